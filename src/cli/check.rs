@@ -1,0 +1,1 @@
+//! `govgate check`: validate a configuration and everything it references.

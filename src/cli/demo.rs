@@ -1,0 +1,1 @@
+//! `govgate demo`: the gateway on embedded defaults with two built-in demo apps.

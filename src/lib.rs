@@ -1,0 +1,19 @@
+//! govgate: identity, single sign-on and digital-signature security gateway for
+//! provincial e-government.
+//!
+//! Rooms (see `docs/architecture.md`); dependencies point downward only:
+//! `cli → server → proxy → {store, metrics, pages, config}`.
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod pages;
+pub mod proxy;
+pub mod server;
+pub mod store;
+
+/// Installs aws-lc-rs as the process-wide rustls crypto provider. Idempotent; call it
+/// before building any TLS configuration (the CLI and test helpers do).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,5 @@
+//! The `govgate` command: parse arguments and hand over to the library.
+
+fn main() -> std::process::ExitCode {
+    govgate::cli::main()
+}

@@ -1,0 +1,1 @@
+//! Branded HTML pages users see (Vietnamese first, English below).

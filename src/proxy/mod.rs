@@ -1,0 +1,1 @@
+//! Reverse proxy: app registry, routing, header hygiene, upstream pool, identity propagation.

@@ -1,0 +1,1 @@
+//! Listeners, TLS, router assembly, ops endpoints and shutdown.
