@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod demo;
+mod serve;
 
 /// govgate — cổng an ninh định danh, đăng nhập một lần và chữ ký số cho chính quyền điện tử cấp tỉnh.
 ///
@@ -44,6 +45,16 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = cli;
-    ExitCode::SUCCESS
+    let outcome = match &cli.command {
+        Command::Serve { config } => serve::run(config),
+        Command::Check { config } => return check::run(config),
+        Command::Demo { data_dir } => demo::run(data_dir),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("govgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -55,3 +55,8 @@ pub trait Store: Send + Sync + 'static {
 
 /// A shared handle to the configured store.
 pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the configured store (stand-in until the backends land).
+pub async fn open(_config: &crate::config::StoreConfig, _data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
+    Err(StoreError::Config("no store backend yet".into()))
+}
