@@ -44,6 +44,9 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check { config } = &cli.command {
+        return check::run(config);
+    }
     let _ = cli;
     ExitCode::SUCCESS
 }
