@@ -23,7 +23,11 @@ fn check(config: &Path) -> Outcome {
     Outcome {
         code: output.status.code().expect("exit code"),
         stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr_lines: String::from_utf8(output.stderr).unwrap().lines().map(str::to_string).collect(),
+        stderr_lines: String::from_utf8(output.stderr)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -39,7 +43,10 @@ fn check_text(text: &str) -> (tempfile::TempDir, PathBuf, Outcome) {
 /// Asserts exit code 2 and exactly these problem lines (each prefixed with the file).
 fn assert_problems(text: &str, expected: &[&str]) {
     let (_dir, file, outcome) = check_text(text);
-    let expected: Vec<String> = expected.iter().map(|line| format!("{}:{line}", file.display())).collect();
+    let expected: Vec<String> = expected
+        .iter()
+        .map(|line| format!("{}:{line}", file.display()))
+        .collect();
     assert_eq!(outcome.stderr_lines, expected, "config:\n{text}");
     assert_eq!(outcome.code, 2);
     assert_eq!(outcome.stdout, "");
@@ -48,7 +55,17 @@ fn assert_problems(text: &str, expected: &[&str]) {
 /// A self-signed certificate and key made by the real `openssl` tool.
 fn openssl_cert(dir: &Path, name: &str) {
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
         .args(["-subj", &format!("/CN={name}"), "-keyout"])
         .arg(dir.join(format!("{name}.key")))
         .arg("-out")
@@ -67,7 +84,13 @@ fn shipped_example_passes() {
     let outcome = check(&example);
     assert_eq!(outcome.stderr_lines, Vec::<String>::new());
     assert_eq!(outcome.code, 0);
-    assert_eq!(outcome.stdout, format!("{}: OK — 4 apps, HTTP on 0.0.0.0:8080, store redb\n", example.display()));
+    assert_eq!(
+        outcome.stdout,
+        format!(
+            "{}: OK — 4 apps, HTTP on 0.0.0.0:8080, store redb\n",
+            example.display()
+        )
+    );
 }
 
 #[test]
@@ -75,7 +98,10 @@ fn example_with_tls_enabled_passes_with_openssl_certificates() {
     let dir = tempfile::tempdir().unwrap();
     openssl_cert(dir.path(), "namdinh.gov.vn");
     openssl_cert(dir.path(), "dichvucong.namdinh.gov.vn");
-    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/govgate.toml")).unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/govgate.toml"),
+    )
+    .unwrap();
     let enabled = example
         .replace("# https_listen =", "https_listen =")
         .replace("# redirect_http_to_https =", "redirect_http_to_https =")
@@ -122,14 +148,28 @@ fn unknown_key_inside_second_app() {
     let (_dir, file, outcome) = check_text(&text);
     assert_eq!(outcome.code, 2);
     assert_eq!(outcome.stderr_lines.len(), 1, "{:?}", outcome.stderr_lines);
-    let expected = format!("{}:10:3: apps[1].timeout: unknown key `timeout`; allowed keys: `id`, `name`, `hosts`, ", file.display());
-    assert!(outcome.stderr_lines[0].starts_with(&expected), "{:?}", outcome.stderr_lines);
-    assert!(outcome.stderr_lines[0].ends_with("`health`, `retries`"), "{:?}", outcome.stderr_lines);
+    let expected = format!(
+        "{}:10:3: apps[1].timeout: unknown key `timeout`; allowed keys: `id`, `name`, `hosts`, ",
+        file.display()
+    );
+    assert!(
+        outcome.stderr_lines[0].starts_with(&expected),
+        "{:?}",
+        outcome.stderr_lines
+    );
+    assert!(
+        outcome.stderr_lines[0].ends_with("`health`, `retries`"),
+        "{:?}",
+        outcome.stderr_lines
+    );
 }
 
 #[test]
 fn wrong_type() {
-    assert_problems("[server]\nh2c = \"yes\"\n", &["2:7: server.h2c: invalid type: string \"yes\", expected a boolean"]);
+    assert_problems(
+        "[server]\nh2c = \"yes\"\n",
+        &["2:7: server.h2c: invalid type: string \"yes\", expected a boolean"],
+    );
 }
 
 #[test]
@@ -150,13 +190,23 @@ fn bad_size() {
 
 #[test]
 fn duplicate_app_id() {
-    let text = format!("{APP}\n{}", APP.replace("10.10.1.11", "10.10.1.12").replace("name = ", "path_prefix = \"/b\"\nname = "));
-    assert_problems(&text, &["7:6: apps[1].id: duplicate app id \"mot-cua\" (also apps[0])"]);
+    let text = format!(
+        "{APP}\n{}",
+        APP.replace("10.10.1.11", "10.10.1.12")
+            .replace("name = ", "path_prefix = \"/b\"\nname = ")
+    );
+    assert_problems(
+        &text,
+        &["7:6: apps[1].id: duplicate app id \"mot-cua\" (also apps[0])"],
+    );
 }
 
 #[test]
 fn bad_host() {
-    let text = APP.replace("name = ", "hosts = [\"motcua.namdinh.gov.vn\", \"https://motcua.namdinh.gov.vn:443\"]\nname = ");
+    let text = APP.replace(
+        "name = ",
+        "hosts = [\"motcua.namdinh.gov.vn\", \"https://motcua.namdinh.gov.vn:443\"]\nname = ",
+    );
     assert_problems(
         &text,
         &["3:35: apps[0].hosts[1]: \"https://motcua.namdinh.gov.vn:443\" is a URL; write only the host name, without scheme"],
@@ -165,8 +215,14 @@ fn bad_host() {
 
 #[test]
 fn bad_upstream_url() {
-    let text = APP.replace("\"http://10.10.1.11:8080\"", "\"http://10.10.1.11:8080\", \"10.10.1.12:8080\"");
-    assert_problems(&text, &["4:40: apps[0].upstreams[1]: \"10.10.1.12:8080\" needs a scheme: http:// or https://"]);
+    let text = APP.replace(
+        "\"http://10.10.1.11:8080\"",
+        "\"http://10.10.1.11:8080\", \"10.10.1.12:8080\"",
+    );
+    assert_problems(
+        &text,
+        &["4:40: apps[0].upstreams[1]: \"10.10.1.12:8080\" needs a scheme: http:// or https://"],
+    );
 }
 
 #[test]
@@ -180,7 +236,9 @@ fn missing_cert_file() {
     let d = dir.path().display();
     assert_eq!(
         outcome.stderr_lines,
-        [format!("{d}/govgate.toml:5:8: tls.certificates[0].cert: file not found: {d}/certs/portal.crt")]
+        [format!(
+            "{d}/govgate.toml:5:8: tls.certificates[0].cert: file not found: {d}/certs/portal.crt"
+        )]
     );
     assert_eq!(outcome.code, 2);
 }
@@ -218,27 +276,51 @@ fn several_problems_are_all_reported() {
         "[server]\nworkers = 512\n\n[log]\nlevel = \"debug,=nonsense=\"\n\n{APP}hosts = [\"*.*.namdinh.gov.vn\"]\npath_prefix = \"/a/../b\"\n\n[store]\nbackend = \"redis\"\n"
     );
     let (_dir, file, outcome) = check_text(&text);
-    let lines: Vec<String> =
-        outcome.stderr_lines.iter().map(|line| line.replacen(&file.display().to_string(), "F", 1)).collect();
+    let lines: Vec<String> = outcome
+        .stderr_lines
+        .iter()
+        .map(|line| line.replacen(&file.display().to_string(), "F", 1))
+        .collect();
     assert_eq!(outcome.code, 2);
     assert_eq!(lines.len(), 5, "{lines:#?}");
-    assert_eq!(lines[0], "F:2:11: server.workers: at most 256 workers (0 = one per core)");
-    assert_eq!(lines[1], "F:15:11: store.backend: backend \"redis\" requires a [store.redis] section with `urls`");
-    assert!(lines[2].starts_with("F:5:9: log.level: invalid log filter \"debug,=nonsense=\": "), "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        "F:2:11: server.workers: at most 256 workers (0 = one per core)"
+    );
+    assert_eq!(
+        lines[1],
+        "F:15:11: store.backend: backend \"redis\" requires a [store.redis] section with `urls`"
+    );
+    assert!(
+        lines[2].starts_with("F:5:9: log.level: invalid log filter \"debug,=nonsense=\": "),
+        "{lines:#?}"
+    );
     assert_eq!(lines[3], "F:11:10: apps[0].hosts[0]: \"*.*.namdinh.gov.vn\": only one leading \"*.\" wildcard label is allowed");
-    assert_eq!(lines[4], "F:12:15: apps[0].path_prefix: \"/a/../b\" must not contain '.' or '..' segments");
+    assert_eq!(
+        lines[4],
+        "F:12:15: apps[0].path_prefix: \"/a/../b\" must not contain '.' or '..' segments"
+    );
 }
 
 #[test]
 fn shape_problems_in_several_sections_are_all_reported() {
     let text = format!("[server]\nworkers = -1\n\n{APP}max_body = \"lots\"\nbogus = true\n");
     let (_dir, file, outcome) = check_text(&text);
-    let lines: Vec<String> =
-        outcome.stderr_lines.iter().map(|line| line.replacen(&file.display().to_string(), "F", 1)).collect();
+    let lines: Vec<String> = outcome
+        .stderr_lines
+        .iter()
+        .map(|line| line.replacen(&file.display().to_string(), "F", 1))
+        .collect();
     assert_eq!(outcome.code, 2);
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert_eq!(lines[0], "F:2:11: server.workers: invalid value: integer `-1`, expected usize");
-    assert!(lines[1].starts_with("F:8:12: apps[0].max_body: invalid size \"lots\""), "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        "F:2:11: server.workers: invalid value: integer `-1`, expected usize"
+    );
+    assert!(
+        lines[1].starts_with("F:8:12: apps[0].max_body: invalid size \"lots\""),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -247,7 +329,11 @@ fn toml_syntax_error_is_located() {
     assert_eq!(outcome.code, 2);
     assert_eq!(outcome.stderr_lines.len(), 1, "{:?}", outcome.stderr_lines);
     let prefix = format!("{}:3:7: (syntax): invalid TOML: ", file.display());
-    assert!(outcome.stderr_lines[0].starts_with(&prefix), "{:?}", outcome.stderr_lines);
+    assert!(
+        outcome.stderr_lines[0].starts_with(&prefix),
+        "{:?}",
+        outcome.stderr_lines
+    );
 }
 
 #[test]
@@ -257,6 +343,13 @@ fn unreadable_config_file() {
     let outcome = check(&file);
     assert_eq!(outcome.code, 2);
     assert_eq!(outcome.stderr_lines.len(), 1);
-    let prefix = format!("{}:1:1: (file): cannot read the configuration file: ", file.display());
-    assert!(outcome.stderr_lines[0].starts_with(&prefix), "{:?}", outcome.stderr_lines);
+    let prefix = format!(
+        "{}:1:1: (file): cannot read the configuration file: ",
+        file.display()
+    );
+    assert!(
+        outcome.stderr_lines[0].starts_with(&prefix),
+        "{:?}",
+        outcome.stderr_lines
+    );
 }

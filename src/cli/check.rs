@@ -33,7 +33,10 @@ fn summary(config: &Config) -> String {
     }
     if let Some(https) = config.server.https_listen {
         let certificates = config.tls.as_ref().map_or(0, |tls| tls.certificates.len());
-        parts.push(format!("HTTPS on {https} with {}", plural(certificates, "certificate")));
+        parts.push(format!(
+            "HTTPS on {https} with {}",
+            plural(certificates, "certificate")
+        ));
     }
     parts.push(match config.store.backend {
         StoreBackend::Redb => "store redb".to_string(),

@@ -63,9 +63,14 @@ impl KeyPath {
         let mut key_path = Self::root();
         for segment in path.iter() {
             match segment {
-                serde_path_to_error::Segment::Seq { index } => key_path.0.push(Segment::Index(*index)),
-                serde_path_to_error::Segment::Map { key } => key_path.0.push(Segment::Key(key.clone())),
-                serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+                serde_path_to_error::Segment::Seq { index } => {
+                    key_path.0.push(Segment::Index(*index))
+                }
+                serde_path_to_error::Segment::Map { key } => {
+                    key_path.0.push(Segment::Key(key.clone()))
+                }
+                serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => {}
             }
         }
         key_path
@@ -107,7 +112,9 @@ pub(crate) fn span_of(doc: &ImDocument<String>, path: &KeyPath) -> Option<Range<
     let mut node = Node::of_item(doc.as_item());
     let mut best = None;
     for segment in &path.0 {
-        let Some((span, child)) = node.child(segment) else { break };
+        let Some((span, child)) = node.child(segment) else {
+            break;
+        };
         if span.is_some() {
             best = span;
         }
@@ -178,7 +185,12 @@ pub(crate) struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub(crate) fn new(file: &Path, text: &'a str, doc: Option<&'a ImDocument<String>>) -> Self {
-        Self { file: file.to_path_buf(), text, doc, problems: Vec::new() }
+        Self {
+            file: file.to_path_buf(),
+            text,
+            doc,
+            problems: Vec::new(),
+        }
     }
 
     /// A problem with the value at `path`, located through the parsed document.
@@ -188,9 +200,20 @@ impl<'a> Reporter<'a> {
     }
 
     /// A problem at a known byte span (from the TOML parser or deserializer).
-    pub(crate) fn at_span(&mut self, span: Option<Range<usize>>, key: String, message: impl Into<String>) {
+    pub(crate) fn at_span(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: String,
+        message: impl Into<String>,
+    ) {
         let (line, column) = span.map_or((1, 1), |span| line_column(self.text, span.start));
-        let problem = ConfigProblem { file: self.file.clone(), line, column, key, message: message.into() };
+        let problem = ConfigProblem {
+            file: self.file.clone(),
+            line,
+            column,
+            key,
+            message: message.into(),
+        };
         if !self.problems.contains(&problem) {
             self.problems.push(problem);
         }
@@ -213,9 +236,19 @@ mod tests {
     fn key_paths_display_like_toml_accessors() {
         let path = KeyPath::of("apps").index(1).key("upstreams").index(0);
         assert_eq!(path.to_string(), "apps[1].upstreams[0]");
-        assert_eq!(KeyPath::of("server").key("max_header_bytes").to_string(), "server.max_header_bytes");
+        assert_eq!(
+            KeyPath::of("server").key("max_header_bytes").to_string(),
+            "server.max_header_bytes"
+        );
         assert_eq!(KeyPath::root().to_string(), "(root)");
-        assert_eq!(KeyPath::of("apps").index(0).key("id").with_first_index(4).to_string(), "apps[4].id");
+        assert_eq!(
+            KeyPath::of("apps")
+                .index(0)
+                .key("id")
+                .with_first_index(4)
+                .to_string(),
+            "apps[4].id"
+        );
     }
 
     #[test]
@@ -234,7 +267,10 @@ mod tests {
         let doc = ImDocument::parse(text.to_string()).unwrap();
         let at = |path: &KeyPath| span_of(&doc, path).map(|s| line_column(text, s.start));
         assert_eq!(at(&KeyPath::of("server").key("workers")), Some((2, 11)));
-        assert_eq!(at(&KeyPath::of("apps").index(1).key("upstreams").index(1)), Some((8, 26)));
+        assert_eq!(
+            at(&KeyPath::of("apps").index(1).key("upstreams").index(1)),
+            Some((8, 26))
+        );
         assert_eq!(at(&KeyPath::of("apps").index(1).key("hosts")), Some((6, 1)));
         assert_eq!(at(&KeyPath::of("server").key("h2c")), Some((1, 1)));
         assert_eq!(at(&KeyPath::of("tls")), None);

@@ -34,7 +34,15 @@ pub struct ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file.display(), self.line, self.column, self.key, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )
     }
 }
 
@@ -77,11 +85,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut reporter = Reporter::new(path, text, None);
     let Some(doc) = structure::parse_document(text, &mut reporter) else {
-        return Err(ConfigError { problems: reporter.into_problems() });
+        return Err(ConfigError {
+            problems: reporter.into_problems(),
+        });
     };
     let mut reporter = Reporter::new(path, text, Some(&doc));
     let Some(mut config) = structure::deserialize(text, &doc, &mut reporter) else {
-        return Err(ConfigError { problems: reporter.into_problems() });
+        return Err(ConfigError {
+            problems: reporter.into_problems(),
+        });
     };
     validate::validate(&mut config, &mut reporter);
     files::resolve_paths(&mut config, &base_dir(path));
@@ -89,7 +101,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if reporter.is_empty() {
         Ok(config)
     } else {
-        Err(ConfigError { problems: reporter.into_problems() })
+        Err(ConfigError {
+            problems: reporter.into_problems(),
+        })
     }
 }
 

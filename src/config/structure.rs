@@ -9,12 +9,19 @@ use super::locate::{KeyPath, Reporter, SYNTAX_KEY};
 use super::Config;
 
 /// Parses the text as a TOML document that keeps every key's and value's span.
-pub(crate) fn parse_document(text: &str, reporter: &mut Reporter<'_>) -> Option<ImDocument<String>> {
+pub(crate) fn parse_document(
+    text: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<ImDocument<String>> {
     match ImDocument::parse(text.to_string()) {
         Ok(doc) => Some(doc),
         Err(error) => {
             let message = error.message().trim().replace('\n', "; ");
-            reporter.at_span(error.span(), SYNTAX_KEY.to_string(), format!("invalid TOML: {message}"));
+            reporter.at_span(
+                error.span(),
+                SYNTAX_KEY.to_string(),
+                format!("invalid TOML: {message}"),
+            );
             None
         }
     }
@@ -23,28 +30,46 @@ pub(crate) fn parse_document(text: &str, reporter: &mut Reporter<'_>) -> Option<
 /// Deserializes the whole configuration. When that fails, every top-level section and
 /// every entry of a top-level array (each `[[apps]]`) is deserialized on its own, so
 /// one mistake per section and per app is reported instead of only the first.
-pub(crate) fn deserialize(text: &str, doc: &ImDocument<String>, reporter: &mut Reporter<'_>) -> Option<Config> {
+pub(crate) fn deserialize(
+    text: &str,
+    doc: &ImDocument<String>,
+    reporter: &mut Reporter<'_>,
+) -> Option<Config> {
     let whole = serde_path_to_error::deserialize::<_, Config>(toml::Deserializer::new(text));
     let first_error = match whole {
         Ok(config) => return Some(config),
         Err(error) => error,
     };
     for part in parts_of(doc.as_table()) {
-        let result = serde_path_to_error::deserialize::<_, Config>(toml_edit::de::Deserializer::from(part.document));
+        let result = serde_path_to_error::deserialize::<_, Config>(
+            toml_edit::de::Deserializer::from(part.document),
+        );
         if let Err(error) = result {
             let path = KeyPath::from_serde(error.path());
             let path = match part.array_index {
                 Some(index) => path.with_first_index(index),
                 None => path,
             };
-            report(reporter, path, error.inner().span(), error.inner().message(), text);
+            report(
+                reporter,
+                path,
+                error.inner().span(),
+                error.inner().message(),
+                text,
+            );
         }
     }
     if reporter.is_empty() {
         // The part-wise pass should find at least what the whole pass found; if not,
         // report the whole pass's error rather than nothing.
         let path = KeyPath::from_serde(first_error.path());
-        report(reporter, path, first_error.inner().span(), first_error.inner().message(), text);
+        report(
+            reporter,
+            path,
+            first_error.inner().span(),
+            first_error.inner().message(),
+            text,
+        );
     }
     None
 }
@@ -65,10 +90,16 @@ fn parts_of(root: &Table) -> Vec<Part> {
             _ => 0,
         };
         if entries == 0 {
-            parts.push(Part { document: only_key(root, name, None), array_index: None });
+            parts.push(Part {
+                document: only_key(root, name, None),
+                array_index: None,
+            });
         }
         for index in 0..entries {
-            parts.push(Part { document: only_key(root, name, Some(index)), array_index: Some(index) });
+            parts.push(Part {
+                document: only_key(root, name, Some(index)),
+                array_index: Some(index),
+            });
         }
     }
     parts
@@ -103,7 +134,13 @@ fn only_key(root: &Table, name: &str, index: Option<usize>) -> DocumentMut {
 
 /// Records one deserialization error, rewording serde's field vocabulary into the
 /// configuration's: unknown and missing *keys*, with the key named in the path.
-fn report(reporter: &mut Reporter<'_>, path: KeyPath, span: Option<Range<usize>>, message: &str, text: &str) {
+fn report(
+    reporter: &mut Reporter<'_>,
+    path: KeyPath,
+    span: Option<Range<usize>>,
+    message: &str,
+    text: &str,
+) {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let name = span
@@ -123,11 +160,19 @@ fn report(reporter: &mut Reporter<'_>, path: KeyPath, span: Option<Range<usize>>
             format!("unknown key `{name}`; allowed keys: {allowed}")
         };
         // serde_path_to_error already records an unknown key as the last path segment.
-        let path = if path.ends_with_key(&name) { path } else { path.key(&name) };
+        let path = if path.ends_with_key(&name) {
+            path
+        } else {
+            path.key(&name)
+        };
         reporter.at_span(span, path.to_string(), message);
     } else if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        reporter.at_span(span, path.key(name).to_string(), format!("missing required key `{name}`"));
+        reporter.at_span(
+            span,
+            path.key(name).to_string(),
+            format!("missing required key `{name}`"),
+        );
     } else {
         reporter.at_span(span, path.to_string(), message.trim().to_string());
     }

@@ -11,7 +11,11 @@ const FILE: &str = "/etc/govgate/govgate.toml";
 fn problems(text: &str) -> Vec<String> {
     match parse(Path::new(FILE), text) {
         Ok(_) => Vec::new(),
-        Err(error) => error.problems.iter().map(|p| p.to_string().replacen(FILE, "F", 1)).collect(),
+        Err(error) => error
+            .problems
+            .iter()
+            .map(|p| p.to_string().replacen(FILE, "F", 1))
+            .collect(),
     }
 }
 
@@ -19,7 +23,8 @@ fn assert_problems(text: &str, expected: &[&str]) {
     assert_eq!(problems(text), expected, "config:\n{text}");
 }
 
-const MINIMAL_APP: &str = "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"http://10.0.0.5:8080\"]\n";
+const MINIMAL_APP: &str =
+    "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"http://10.0.0.5:8080\"]\n";
 
 #[test]
 fn minimal_config_loads_with_defaults_and_absolute_paths() {
@@ -58,10 +63,16 @@ fn unknown_nested_key_points_at_the_key() {
 
 #[test]
 fn unknown_key_in_second_app_names_its_index() {
-    let text = format!("{MINIMAL_APP}\n[[apps]]\nid = \"qlvb\"\nname = \"QLVB\"\nupstream = [\"http://x\"]\n");
+    let text = format!(
+        "{MINIMAL_APP}\n[[apps]]\nid = \"qlvb\"\nname = \"QLVB\"\nupstream = [\"http://x\"]\n"
+    );
     let lines = problems(&text);
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].starts_with("F:9:1: apps[1].upstream: unknown key `upstream`; allowed keys: `id`, "), "{lines:?}");
+    assert!(
+        lines[0]
+            .starts_with("F:9:1: apps[1].upstream: unknown key `upstream`; allowed keys: `id`, "),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -80,7 +91,10 @@ fn wrong_type_bad_duration_and_bad_size_in_different_sections_are_all_reported()
 
 #[test]
 fn missing_required_key_is_named() {
-    assert_problems("[[apps]]\nid = \"a\"\nname = \"A\"\n", &["F:1:1: apps[0].upstreams: missing required key `upstreams`"]);
+    assert_problems(
+        "[[apps]]\nid = \"a\"\nname = \"A\"\n",
+        &["F:1:1: apps[0].upstreams: missing required key `upstreams`"],
+    );
 }
 
 #[test]
@@ -95,7 +109,10 @@ fn unknown_enum_value_lists_choices() {
 fn toml_syntax_error_is_located() {
     let lines = problems("[server]\nworkers = 4\nh2c = tru\n");
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].starts_with("F:3:7: (syntax): invalid TOML: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("F:3:7: (syntax): invalid TOML: "),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -147,7 +164,10 @@ timeouts = { connect = 0 }
 
 #[test]
 fn hosts_are_lowercased() {
-    let text = MINIMAL_APP.replace("name =", "hosts = [\"MotCua.NamDinh.gov.vn\", \"*.Tinh.VN\"]\nname =");
+    let text = MINIMAL_APP.replace(
+        "name =",
+        "hosts = [\"MotCua.NamDinh.gov.vn\", \"*.Tinh.VN\"]\nname =",
+    );
     let config = parse(Path::new(FILE), &text).unwrap();
     assert_eq!(config.apps[0].hosts, ["motcua.namdinh.gov.vn", "*.tinh.vn"]);
 }
@@ -225,7 +245,10 @@ backend = "redis"
 /// A certificate and key written by rcgen into `dir`.
 fn write_cert_pair(dir: &Path) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["sso.namdinh.gov.vn".into()]).unwrap().self_signed(&key).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sso.namdinh.gov.vn".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
 }
@@ -287,5 +310,7 @@ upstream_ca_file = "key.pem"
 fn unreadable_config_file_is_one_problem() {
     let error = load(Path::new("/nonexistent/govgate.toml")).unwrap_err();
     assert_eq!(error.problems.len(), 1);
-    assert!(error.to_string().starts_with("/nonexistent/govgate.toml:1:1: (file): cannot read the configuration file: "));
+    assert!(error.to_string().starts_with(
+        "/nonexistent/govgate.toml:1:1: (file): cannot read the configuration file: "
+    ));
 }

@@ -27,10 +27,16 @@ pub(crate) fn validate(config: &mut Config, reporter: &mut Reporter<'_>) {
 
 fn validate_server(config: &mut Config, reporter: &mut Reporter<'_>) {
     let path = KeyPath::of("server");
-    let has_tls_certificates = config.tls.as_ref().is_some_and(|tls| !tls.certificates.is_empty());
+    let has_tls_certificates = config
+        .tls
+        .as_ref()
+        .is_some_and(|tls| !tls.certificates.is_empty());
     let server = &mut config.server;
     if server.workers > MAX_WORKERS {
-        reporter.at(&path.key("workers"), format!("at most {MAX_WORKERS} workers (0 = one per core)"));
+        reporter.at(
+            &path.key("workers"),
+            format!("at most {MAX_WORKERS} workers (0 = one per core)"),
+        );
     }
     if server.https_listen.is_some() && !has_tls_certificates {
         reporter.at(
@@ -39,10 +45,16 @@ fn validate_server(config: &mut Config, reporter: &mut Reporter<'_>) {
         );
     }
     if server.https_listen.is_some() && server.https_listen == server.http_listen {
-        reporter.at(&path.key("https_listen"), "must differ from server.http_listen");
+        reporter.at(
+            &path.key("https_listen"),
+            "must differ from server.http_listen",
+        );
     }
     if server.redirect_http_to_https && server.https_listen.is_none() {
-        reporter.at(&path.key("redirect_http_to_https"), "requires server.https_listen");
+        reporter.at(
+            &path.key("redirect_http_to_https"),
+            "requires server.https_listen",
+        );
     }
     if server.hsts.is_some() && server.https_listen.is_none() {
         reporter.at(&path.key("hsts"), "requires server.https_listen");
@@ -56,8 +68,16 @@ fn validate_server(config: &mut Config, reporter: &mut Reporter<'_>) {
             );
         }
     }
-    non_zero(reporter, &path.key("max_header_bytes"), server.max_header_bytes.bytes());
-    non_zero(reporter, &path.key("max_headers"), server.max_headers as u64);
+    non_zero(
+        reporter,
+        &path.key("max_header_bytes"),
+        server.max_header_bytes.bytes(),
+    );
+    non_zero(
+        reporter,
+        &path.key("max_headers"),
+        server.max_headers as u64,
+    );
     for (key, timeout) in [
         ("header_read_timeout", server.header_read_timeout),
         ("body_read_timeout", server.body_read_timeout),
@@ -77,12 +97,22 @@ fn validate_tls(config: &Config, reporter: &mut Reporter<'_>) {
     let Some(tls) = &config.tls else { return };
     let path = KeyPath::of("tls");
     if tls.certificates.is_empty() {
-        reporter.at(&path.key("certificates"), "at least one certificate is required");
+        reporter.at(
+            &path.key("certificates"),
+            "at least one certificate is required",
+        );
     }
     if !matches!(tls.min_version.as_str(), "1.2" | "1.3") {
-        reporter.at(&path.key("min_version"), format!("must be \"1.2\" or \"1.3\", not {:?}", tls.min_version));
+        reporter.at(
+            &path.key("min_version"),
+            format!("must be \"1.2\" or \"1.3\", not {:?}", tls.min_version),
+        );
     }
-    non_zero_duration(reporter, &path.key("watch_interval"), tls.watch_interval.get());
+    non_zero_duration(
+        reporter,
+        &path.key("watch_interval"),
+        tls.watch_interval.get(),
+    );
 }
 
 fn validate_store(config: &Config, reporter: &mut Reporter<'_>) {
@@ -95,7 +125,10 @@ fn validate_store(config: &Config, reporter: &mut Reporter<'_>) {
     }
     let Some(redis) = &store.redis else {
         if store.backend == StoreBackend::Redis {
-            reporter.at(&path.key("backend"), "backend \"redis\" requires a [store.redis] section with `urls`");
+            reporter.at(
+                &path.key("backend"),
+                "backend \"redis\" requires a [store.redis] section with `urls`",
+            );
         }
         return;
     };
@@ -104,7 +137,10 @@ fn validate_store(config: &Config, reporter: &mut Reporter<'_>) {
         reporter.at(&path.key("urls"), "at least one URL is required");
     }
     if redis.mode == RedisMode::Standalone && redis.urls.len() > 1 {
-        reporter.at(&path.key("urls"), "standalone mode takes exactly one URL (use mode = \"cluster\" or \"sentinel\")");
+        reporter.at(
+            &path.key("urls"),
+            "standalone mode takes exactly one URL (use mode = \"cluster\" or \"sentinel\")",
+        );
     }
     for (index, url) in redis.urls.iter().enumerate() {
         if let Err(message) = check_redis_url(url) {
@@ -112,32 +148,60 @@ fn validate_store(config: &Config, reporter: &mut Reporter<'_>) {
         }
     }
     match (&redis.mode, &redis.master_name) {
-        (RedisMode::Sentinel, None) => reporter.at(&path.key("mode"), "sentinel mode requires `master_name`"),
+        (RedisMode::Sentinel, None) => {
+            reporter.at(&path.key("mode"), "sentinel mode requires `master_name`")
+        }
         (RedisMode::Sentinel, Some(name)) if name.trim().is_empty() => {
             reporter.at(&path.key("master_name"), "must not be empty")
         }
-        (RedisMode::Standalone | RedisMode::Cluster, Some(_)) => {
-            reporter.at(&path.key("master_name"), "only meaningful with mode = \"sentinel\"")
-        }
+        (RedisMode::Standalone | RedisMode::Cluster, Some(_)) => reporter.at(
+            &path.key("master_name"),
+            "only meaningful with mode = \"sentinel\"",
+        ),
         _ => {}
     }
-    non_zero_duration(reporter, &path.key("connect_timeout"), redis.connect_timeout.get());
-    non_zero_duration(reporter, &path.key("command_timeout"), redis.command_timeout.get());
+    non_zero_duration(
+        reporter,
+        &path.key("connect_timeout"),
+        redis.connect_timeout.get(),
+    );
+    non_zero_duration(
+        reporter,
+        &path.key("command_timeout"),
+        redis.command_timeout.get(),
+    );
 }
 
 fn validate_log(config: &Config, reporter: &mut Reporter<'_>) {
     let level = &config.log.level;
     let parsed = tracing_subscriber::EnvFilter::builder().parse(level);
     if level.trim().is_empty() {
-        reporter.at(&KeyPath::of("log").key("level"), "must not be empty (e.g. \"info\")");
+        reporter.at(
+            &KeyPath::of("log").key("level"),
+            "must not be empty (e.g. \"info\")",
+        );
     } else if let Err(error) = parsed {
-        reporter.at(&KeyPath::of("log").key("level"), format!("invalid log filter {level:?}: {error}"));
+        reporter.at(
+            &KeyPath::of("log").key("level"),
+            format!("invalid log filter {level:?}: {error}"),
+        );
     }
 }
 
 fn validate_app(app: &mut AppConfig, path: &KeyPath, reporter: &mut Reporter<'_>) {
-    if app.id.is_empty() || !app.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        reporter.at(&path.key("id"), format!("{:?} is not a valid id: use lowercase letters, digits and '-'", app.id));
+    if app.id.is_empty()
+        || !app
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        reporter.at(
+            &path.key("id"),
+            format!(
+                "{:?} is not a valid id: use lowercase letters, digits and '-'",
+                app.id
+            ),
+        );
     }
     if app.name.trim().is_empty() {
         reporter.at(&path.key("name"), "must not be empty");
@@ -148,14 +212,20 @@ fn validate_app(app: &mut AppConfig, path: &KeyPath, reporter: &mut Reporter<'_>
         if let Err(message) = check_host_pattern(host) {
             reporter.at(&path.key("hosts").index(index), message);
         } else if app.hosts[..index].contains(host) {
-            reporter.at(&path.key("hosts").index(index), format!("{host:?} is listed twice"));
+            reporter.at(
+                &path.key("hosts").index(index),
+                format!("{host:?} is listed twice"),
+            );
         }
     }
     if let Err(message) = check_path_prefix(&app.path_prefix) {
         reporter.at(&path.key("path_prefix"), message);
     }
     if app.upstreams.is_empty() {
-        reporter.at(&path.key("upstreams"), "at least one upstream URL is required");
+        reporter.at(
+            &path.key("upstreams"),
+            "at least one upstream URL is required",
+        );
     }
     for (index, upstream) in app.upstreams.iter().enumerate() {
         if let Err(message) = check_upstream_url(upstream) {
@@ -163,15 +233,37 @@ fn validate_app(app: &mut AppConfig, path: &KeyPath, reporter: &mut Reporter<'_>
         }
     }
     match (&app.upstream_client_cert, &app.upstream_client_key) {
-        (Some(_), None) => reporter.at(&path.key("upstream_client_cert"), "requires `upstream_client_key` as well"),
-        (None, Some(_)) => reporter.at(&path.key("upstream_client_key"), "requires `upstream_client_cert` as well"),
+        (Some(_), None) => reporter.at(
+            &path.key("upstream_client_cert"),
+            "requires `upstream_client_key` as well",
+        ),
+        (None, Some(_)) => reporter.at(
+            &path.key("upstream_client_key"),
+            "requires `upstream_client_cert` as well",
+        ),
         _ => {}
     }
     let timeouts = path.key("timeouts");
-    non_zero_duration(reporter, &timeouts.key("connect"), app.timeouts.connect.get());
-    non_zero_duration(reporter, &timeouts.key("response_header"), app.timeouts.response_header.get());
-    non_zero(reporter, &path.key("health").key("max_failures"), u64::from(app.health.max_failures));
-    non_zero_duration(reporter, &path.key("health").key("eject_for"), app.health.eject_for.get());
+    non_zero_duration(
+        reporter,
+        &timeouts.key("connect"),
+        app.timeouts.connect.get(),
+    );
+    non_zero_duration(
+        reporter,
+        &timeouts.key("response_header"),
+        app.timeouts.response_header.get(),
+    );
+    non_zero(
+        reporter,
+        &path.key("health").key("max_failures"),
+        u64::from(app.health.max_failures),
+    );
+    non_zero_duration(
+        reporter,
+        &path.key("health").key("eject_for"),
+        app.health.eject_for.get(),
+    );
 }
 
 fn validate_app_ids_unique(apps: &[AppConfig], reporter: &mut Reporter<'_>) {
@@ -199,7 +291,9 @@ fn validate_routes_unique(apps: &[AppConfig], reporter: &mut Reporter<'_>) {
             vec![(None, path.key("path_prefix"))]
         } else {
             let hosts = app.hosts.iter().enumerate();
-            hosts.map(|(i, host)| (Some(host.as_str()), path.key("hosts").index(i))).collect()
+            hosts
+                .map(|(i, host)| (Some(host.as_str()), path.key("hosts").index(i)))
+                .collect()
         };
         for (host, at) in hosts {
             match owners.get(&(host, prefix)) {
@@ -247,17 +341,25 @@ fn is_header_name_byte(byte: u8) -> bool {
 /// An exact DNS name, or `*.` followed by one. Expects lowercase input.
 pub(crate) fn check_host_pattern(host: &str) -> Result<(), String> {
     if host.contains("://") {
-        return Err(format!("{host:?} is a URL; write only the host name, without scheme"));
+        return Err(format!(
+            "{host:?} is a URL; write only the host name, without scheme"
+        ));
     }
     if host.contains('/') {
-        return Err(format!("{host:?} contains a path; write only the host name"));
+        return Err(format!(
+            "{host:?} contains a path; write only the host name"
+        ));
     }
     if host.contains(':') {
-        return Err(format!("{host:?} contains a port; write only the host name"));
+        return Err(format!(
+            "{host:?} contains a port; write only the host name"
+        ));
     }
     let name = host.strip_prefix("*.").unwrap_or(host);
     if name.contains('*') {
-        return Err(format!("{host:?}: only one leading \"*.\" wildcard label is allowed"));
+        return Err(format!(
+            "{host:?}: only one leading \"*.\" wildcard label is allowed"
+        ));
     }
     check_dns_name(name).map_err(|why| format!("{host:?} is not a valid host name: {why}"))
 }
@@ -276,8 +378,13 @@ fn check_dns_name(name: &str) -> Result<(), String> {
         if label.len() > 63 {
             return Err(format!("label {label:?} is longer than 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(format!("label {label:?} may contain only letters, digits and '-'"));
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "label {label:?} may contain only letters, digits and '-'"
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("label {label:?} may not start or end with '-'"));
@@ -308,9 +415,14 @@ pub(crate) fn check_path_prefix(prefix: &str) -> Result<(), String> {
         return Err(format!("{prefix:?} must not contain '?' or '#'"));
     }
     if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{prefix:?} must not contain spaces or control characters"));
+        return Err(format!(
+            "{prefix:?} must not contain spaces or control characters"
+        ));
     }
-    if prefix.split('/').any(|segment| segment == ".." || segment == ".") {
+    if prefix
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
         return Err(format!("{prefix:?} must not contain '.' or '..' segments"));
     }
     Ok(())
@@ -321,10 +433,16 @@ pub(crate) fn check_upstream_url(url: &str) -> Result<(), String> {
     if url.contains('#') {
         return Err(format!("{url:?} must not have a fragment ('#')"));
     }
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        Some(other) => return Err(format!("{url:?}: scheme must be http or https, not {other:?}")),
+        Some(other) => {
+            return Err(format!(
+                "{url:?}: scheme must be http or https, not {other:?}"
+            ))
+        }
         None => return Err(format!("{url:?} needs a scheme: http:// or https://")),
     }
     let Some(authority) = uri.authority() else {
@@ -361,7 +479,12 @@ mod tests {
 
     #[test]
     fn host_patterns() {
-        for good in ["motcua.namdinh.gov.vn", "*.namdinh.gov.vn", "localhost", "a-b.c1"] {
+        for good in [
+            "motcua.namdinh.gov.vn",
+            "*.namdinh.gov.vn",
+            "localhost",
+            "a-b.c1",
+        ] {
             assert_eq!(check_host_pattern(good), Ok(()), "{good}");
         }
         for bad in [
@@ -394,7 +517,11 @@ mod tests {
 
     #[test]
     fn upstream_urls() {
-        for good in ["http://10.0.0.5:8080", "https://qlvb.internal/", "http://[::1]:80/base"] {
+        for good in [
+            "http://10.0.0.5:8080",
+            "https://qlvb.internal/",
+            "http://[::1]:80/base",
+        ] {
             assert_eq!(check_upstream_url(good), Ok(()), "{good}");
         }
         for bad in [
