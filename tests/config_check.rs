@@ -353,3 +353,24 @@ fn unreadable_config_file() {
         outcome.stderr_lines
     );
 }
+
+#[test]
+fn upstream_client_key_of_another_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_cert(dir.path(), "client");
+    openssl_cert(dir.path(), "other");
+    let text = format!(
+        "{APP}upstream_client_cert = \"client.crt\"\nupstream_client_key = \"other.key\"\n"
+    );
+    let file = dir.path().join("govgate.toml");
+    std::fs::write(&file, text).unwrap();
+    let outcome = check(&file);
+    let d = dir.path().display();
+    assert_eq!(
+        outcome.stderr_lines,
+        [format!(
+            "{d}/govgate.toml:6:23: apps[0].upstream_client_key: {d}/other.key is not the private key of the certificate in {d}/client.crt"
+        )]
+    );
+    assert_eq!(outcome.code, 2);
+}

@@ -314,3 +314,20 @@ fn unreadable_config_file_is_one_problem() {
         "/nonexistent/govgate.toml:1:1: (file): cannot read the configuration file: "
     ));
 }
+
+#[test]
+fn private_key_of_another_certificate_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert_pair(dir.path());
+    std::fs::rename(dir.path().join("key.pem"), dir.path().join("old-key.pem")).unwrap();
+    write_cert_pair(dir.path());
+    let text = "[server]\nhttps_listen = \"127.0.0.1:8443\"\n[[tls.certificates]]\ncert = \"cert.pem\"\nkey = \"old-key.pem\"\n";
+    let file = dir.path().join("govgate.toml");
+    std::fs::write(&file, text).unwrap();
+    let error = load(&file).unwrap_err();
+    let d = dir.path().display();
+    assert_eq!(
+        error.to_string(),
+        format!("{d}/govgate.toml:5:7: tls.certificates[0].key: {d}/old-key.pem is not the private key of the certificate in {d}/cert.pem")
+    );
+}
