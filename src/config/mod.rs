@@ -3,14 +3,23 @@
 //! `load` reads a TOML file, rejects unknown keys, validates values and every file the
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
+mod files;
+mod locate;
+mod structure;
 mod types;
 mod units;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use types::*;
 pub use units::{ByteSize, Seconds};
+
+use locate::Reporter;
 
 /// One problem found in a configuration file, with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +34,15 @@ pub struct ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file.display(), self.line, self.column, self.key, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.key,
+            self.message
+        )
     }
 }
 
@@ -52,25 +69,49 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         problems: vec![ConfigProblem {
             file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!("cannot read file: {e}"),
+            line: 1,
+            column: 1,
+            key: locate::FILE_KEY.to_string(),
+            message: format!("cannot read the configuration file: {e}"),
         }],
     })?;
     parse(path, &text)
 }
 
 /// Parses configuration text that came from `path` (used for locations and relative paths).
+///
+/// Relative paths in the configuration are resolved against `path`'s directory and
+/// returned absolute; host names and header prefixes are returned lowercase.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    // Placeholder until the loader with spans and semantic validation lands.
-    toml::from_str(text).map_err(|e: toml::de::Error| ConfigError {
-        problems: vec![ConfigProblem {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: e.message().to_string(),
-        }],
-    })
+    let mut reporter = Reporter::new(path, text, None);
+    let Some(doc) = structure::parse_document(text, &mut reporter) else {
+        return Err(ConfigError {
+            problems: reporter.into_problems(),
+        });
+    };
+    let mut reporter = Reporter::new(path, text, Some(&doc));
+    let Some(mut config) = structure::deserialize(text, &doc, &mut reporter) else {
+        return Err(ConfigError {
+            problems: reporter.into_problems(),
+        });
+    };
+    validate::validate(&mut config, &mut reporter);
+    files::resolve_paths(&mut config, &base_dir(path));
+    files::check_files(&config, &mut reporter);
+    if reporter.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError {
+            problems: reporter.into_problems(),
+        })
+    }
+}
+
+/// The absolute directory relative paths in the file at `path` are resolved against.
+fn base_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
 }
