@@ -44,7 +44,13 @@ impl DemoApp {
 
     pub(crate) fn columns(self) -> &'static [&'static str] {
         match self {
-            DemoApp::OneStopShop => &["Mã hồ sơ", "Người nộp", "Thủ tục", "Ngày nhận", "Trạng thái"],
+            DemoApp::OneStopShop => &[
+                "Mã hồ sơ",
+                "Người nộp",
+                "Thủ tục",
+                "Ngày nhận",
+                "Trạng thái",
+            ],
             DemoApp::Documents => &["Số ký hiệu", "Loại", "Trích yếu", "Cơ quan", "Ngày"],
         }
     }
@@ -53,16 +59,64 @@ impl DemoApp {
     pub(crate) fn rows(self) -> &'static [&'static [&'static str]] {
         match self {
             DemoApp::OneStopShop => &[
-                &["000.00.25.H40-241105-0012", "Nguyễn Văn An", "Cấp giấy phép xây dựng nhà ở riêng lẻ", "05/11/2024", "Đang xử lý"],
-                &["000.00.25.H40-241106-0031", "Trần Thị Bích Ngọc", "Đăng ký khai sinh", "06/11/2024", "Đã trả kết quả"],
-                &["000.00.25.H40-241107-0007", "Lê Hoàng Phúc", "Chứng thực bản sao từ bản chính", "07/11/2024", "Chờ bổ sung"],
-                &["000.00.25.H40-241108-0044", "Phạm Minh Đức", "Đăng ký thành lập hộ kinh doanh", "08/11/2024", "Đang xử lý"],
+                &[
+                    "000.00.25.H40-241105-0012",
+                    "Nguyễn Văn An",
+                    "Cấp giấy phép xây dựng nhà ở riêng lẻ",
+                    "05/11/2024",
+                    "Đang xử lý",
+                ],
+                &[
+                    "000.00.25.H40-241106-0031",
+                    "Trần Thị Bích Ngọc",
+                    "Đăng ký khai sinh",
+                    "06/11/2024",
+                    "Đã trả kết quả",
+                ],
+                &[
+                    "000.00.25.H40-241107-0007",
+                    "Lê Hoàng Phúc",
+                    "Chứng thực bản sao từ bản chính",
+                    "07/11/2024",
+                    "Chờ bổ sung",
+                ],
+                &[
+                    "000.00.25.H40-241108-0044",
+                    "Phạm Minh Đức",
+                    "Đăng ký thành lập hộ kinh doanh",
+                    "08/11/2024",
+                    "Đang xử lý",
+                ],
             ],
             DemoApp::Documents => &[
-                &["1234/UBND-VP", "Văn bản đến", "V/v triển khai dịch vụ công trực tuyến toàn trình", "Văn phòng UBND tỉnh", "04/11/2024"],
-                &["56/QĐ-STTTT", "Văn bản đi", "Quyết định ban hành quy chế bảo đảm an toàn thông tin", "Sở Thông tin và Truyền thông", "05/11/2024"],
-                &["789/SNV-CCVC", "Văn bản đến", "V/v báo cáo số lượng công chức, viên chức năm 2024", "Sở Nội vụ", "06/11/2024"],
-                &["102/TB-UBND", "Văn bản đi", "Thông báo lịch tiếp công dân tháng 11", "UBND huyện Ý Yên", "07/11/2024"],
+                &[
+                    "1234/UBND-VP",
+                    "Văn bản đến",
+                    "V/v triển khai dịch vụ công trực tuyến toàn trình",
+                    "Văn phòng UBND tỉnh",
+                    "04/11/2024",
+                ],
+                &[
+                    "56/QĐ-STTTT",
+                    "Văn bản đi",
+                    "Quyết định ban hành quy chế bảo đảm an toàn thông tin",
+                    "Sở Thông tin và Truyền thông",
+                    "05/11/2024",
+                ],
+                &[
+                    "789/SNV-CCVC",
+                    "Văn bản đến",
+                    "V/v báo cáo số lượng công chức, viên chức năm 2024",
+                    "Sở Nội vụ",
+                    "06/11/2024",
+                ],
+                &[
+                    "102/TB-UBND",
+                    "Văn bản đi",
+                    "Thông báo lịch tiếp công dân tháng 11",
+                    "UBND huyện Ý Yên",
+                    "07/11/2024",
+                ],
             ],
         }
     }

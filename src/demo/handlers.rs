@@ -74,7 +74,9 @@ pub(crate) async fn handle(
         Endpoint::WebSocket => ws::upgrade(req),
         Endpoint::Page => page(app, &req),
     };
-    response.headers_mut().insert("x-demo-app", HeaderValue::from_static(app.slug()));
+    response
+        .headers_mut()
+        .insert("x-demo-app", HeaderValue::from_static(app.slug()));
     Ok(response)
 }
 
@@ -82,7 +84,10 @@ fn page(app: DemoApp, req: &Request<Incoming>) -> Response<DemoBody> {
     let seen = RequestSeen::from_request(req);
     match render_app_page(app, &seen) {
         Ok(html) => full(StatusCode::OK, "text/html; charset=utf-8", html),
-        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("rendering failed: {error}")),
+        Err(error) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {error}"),
+        ),
     }
 }
 
@@ -90,7 +95,10 @@ fn request_json(req: &Request<Incoming>) -> Response<DemoBody> {
     let seen = RequestSeen::from_request(req);
     match serde_json::to_vec(&seen) {
         Ok(json) => full(StatusCode::OK, "application/json", json),
-        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("serialising failed: {error}")),
+        Err(error) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("serialising failed: {error}"),
+        ),
     }
 }
 
@@ -125,9 +133,10 @@ fn download(req: &Request<Incoming>) -> Response<DemoBody> {
         Some((Ok::<_, BoxError>(frame), sent + len as u64))
     });
     let mut response = Response::new(StreamBody::new(chunks).boxed_unsync());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     response
 }
 
@@ -176,8 +185,13 @@ fn numeric_param(req: &Request<Incoming>, name: &str) -> Result<u64, String> {
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<DemoBody> {
-    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_owned());
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed\n".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     response
 }
 
@@ -191,11 +205,19 @@ pub(crate) fn empty(status: StatusCode) -> Response<DemoBody> {
     response
 }
 
-fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<DemoBody> {
-    let body = Full::new(body.into()).map_err(|never| match never {}).boxed_unsync();
+fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<DemoBody> {
+    let body = Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -221,6 +243,10 @@ mod tests {
         let chunk = DOWNLOAD_CHUNK_BYTES as u64;
         assert_eq!(download_byte(5), download_byte(chunk + 5));
         let distinct: std::collections::HashSet<u8> = (0..1024).map(download_byte).collect();
-        assert!(distinct.len() > 200, "pattern should look random, got {} values", distinct.len());
+        assert!(
+            distinct.len() > 200,
+            "pattern should look random, got {} values",
+            distinct.len()
+        );
     }
 }

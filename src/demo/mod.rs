@@ -51,13 +51,17 @@ impl DemoApps {
         let one_stop_shop = bind_loopback()?;
         let documents = bind_loopback()?;
         let addrs = (one_stop_shop.local_addr()?, documents.local_addr()?);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (shutdown, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new().name("govgate-demo-apps".to_owned()).spawn(move || {
-            // Dropping the runtime at the end of this thread also drops every open
-            // connection task, so no socket outlives `DemoApps`.
-            runtime.block_on(serve_until(one_stop_shop, documents, stopped));
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("govgate-demo-apps".to_owned())
+            .spawn(move || {
+                // Dropping the runtime at the end of this thread also drops every open
+                // connection task, so no socket outlives `DemoApps`.
+                runtime.block_on(serve_until(one_stop_shop, documents, stopped));
+            })?;
         Ok(DemoApps {
             one_stop_shop: addrs.0,
             documents: addrs.1,

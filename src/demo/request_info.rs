@@ -30,7 +30,10 @@ impl RequestSeen {
                 .headers()
                 .iter()
                 .map(|(name, value)| {
-                    (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
                 })
                 .collect(),
         }
@@ -38,12 +41,18 @@ impl RequestSeen {
 
     /// First value of query parameter `name`.
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -88,7 +97,9 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     out.push(byte);
                     i += 3;
@@ -124,7 +135,10 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_replaced_not_rejected() {
-        assert_eq!(decode_query("v=%FF"), vec![("v".to_owned(), "\u{FFFD}".to_owned())]);
+        assert_eq!(
+            decode_query("v=%FF"),
+            vec![("v".to_owned(), "\u{FFFD}".to_owned())]
+        );
     }
 
     #[test]

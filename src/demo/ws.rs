@@ -2,7 +2,8 @@
 
 use futures_util::{SinkExt, StreamExt};
 use http::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
 };
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -17,21 +18,28 @@ use super::handlers::{empty, text, DemoBody};
 /// Answers the opening handshake and echoes text and binary messages on the upgraded
 /// connection until the peer closes it.
 pub(crate) fn upgrade(req: Request<Incoming>) -> Response<DemoBody> {
-    if let Err(problem) = check_handshake(&req) {
-        return problem;
+    if let Some(refusal) = handshake_refusal(&req) {
+        return refusal;
     }
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY) else {
-        return text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n".to_owned());
+        return text(
+            StatusCode::BAD_REQUEST,
+            "missing Sec-WebSocket-Key\n".to_owned(),
+        );
     };
     let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) else {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "bad accept key\n".to_owned());
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad accept key\n".to_owned(),
+        );
     };
     let upgrading = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match upgrading.await {
             Ok(upgraded) => {
                 let socket =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
                 echo(socket).await;
             }
             Err(error) => tracing::debug!(%error, "demo websocket upgrade failed"),
@@ -46,24 +54,34 @@ pub(crate) fn upgrade(req: Request<Incoming>) -> Response<DemoBody> {
 }
 
 /// RFC 6455 §4.2.1: GET over HTTP/1.1 with `Upgrade: websocket`, `Connection: upgrade`
-/// and version 13.
-fn check_handshake(req: &Request<Incoming>) -> Result<(), Response<DemoBody>> {
+/// and version 13. Returns the response refusing anything else.
+fn handshake_refusal(req: &Request<Incoming>) -> Option<Response<DemoBody>> {
     let is_upgrade = req.method() == Method::GET
         && req.version() == Version::HTTP_11
         && header_has_token(req, UPGRADE, "websocket")
         && header_has_token(req, CONNECTION, "upgrade");
     if !is_upgrade {
-        return Err(text(
+        return Some(text(
             StatusCode::BAD_REQUEST,
             "expected a WebSocket upgrade (GET, HTTP/1.1, Upgrade: websocket)\n".to_owned(),
         ));
     }
-    if req.headers().get(SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        let mut response = text(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n".to_owned());
-        response.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(response);
+    if req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        let mut response = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "WebSocket version 13 only\n".to_owned(),
+        );
+        response
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Some(response);
     }
-    Ok(())
+    None
 }
 
 fn header_has_token(req: &Request<Incoming>, name: http::header::HeaderName, token: &str) -> bool {

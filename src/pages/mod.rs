@@ -24,7 +24,10 @@ pub struct Branding {
 
 impl Default for Branding {
     fn default() -> Self {
-        Branding { site_name: "govgate".to_owned(), logo_url: None }
+        Branding {
+            site_name: "govgate".to_owned(),
+            logo_url: None,
+        }
     }
 }
 
@@ -112,9 +115,15 @@ pub fn render_error(
     branding: &Branding,
 ) -> (HeaderValue, Bytes) {
     if prefers_json(accept) {
-        (HeaderValue::from_static(JSON_CONTENT_TYPE), error_json(page, request_id))
+        (
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+            error_json(page, request_id),
+        )
     } else {
-        (HeaderValue::from_static(HTML_CONTENT_TYPE), error_html(page, request_id, branding))
+        (
+            HeaderValue::from_static(HTML_CONTENT_TYPE),
+            error_html(page, request_id, branding),
+        )
     }
 }
 

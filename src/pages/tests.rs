@@ -16,15 +16,27 @@ fn every_page_renders_with_its_status_and_the_request_id() {
     for page in ErrorPage::ALL {
         let body = html(page, "req-7f3a9c", &branding);
         let status = page.status();
-        assert!(status.is_client_error() || status.is_server_error(), "{page:?}");
-        assert!(body.contains(&format!(">{}<", status.as_u16())), "{page:?} lacks its status");
-        assert!(body.contains("<code>req-7f3a9c</code>"), "{page:?} lacks the request id");
+        assert!(
+            status.is_client_error() || status.is_server_error(),
+            "{page:?}"
+        );
+        assert!(
+            body.contains(&format!(">{}<", status.as_u16())),
+            "{page:?} lacks its status"
+        );
+        assert!(
+            body.contains("<code>req-7f3a9c</code>"),
+            "{page:?} lacks the request id"
+        );
         assert!(body.contains("Mã yêu cầu"), "{page:?}");
         assert!(body.contains(error_text(page).title_vi), "{page:?}");
         assert!(body.contains(error_text(page).title_en), "{page:?}");
         assert!(body.starts_with("<!DOCTYPE html>"), "{page:?}");
         assert!(body.contains("<meta charset=\"utf-8\">"));
-        assert!(!body.contains("<script"), "{page:?} must need no JavaScript");
+        assert!(
+            !body.contains("<script"),
+            "{page:?} must need no JavaScript"
+        );
     }
 }
 
@@ -53,7 +65,11 @@ fn bad_gateway_page_tells_the_user_to_retry() {
 
 #[test]
 fn hostile_request_id_is_escaped() {
-    let body = html(ErrorPage::InternalError, "<script>alert(\"x\")</script>&", &Branding::default());
+    let body = html(
+        ErrorPage::InternalError,
+        "<script>alert(\"x\")</script>&",
+        &Branding::default(),
+    );
     assert!(!body.contains("<script>"));
     // askama escapes with numeric references: < → &#60;, > → &#62;, & → &#38;, " → &#34;.
     assert!(body.contains("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;&#38;"));
@@ -95,9 +111,19 @@ fn json_variant_parses_and_carries_code_message_and_request_id() {
 #[test]
 fn browsers_get_html_even_when_they_also_accept_json() {
     let browser = accept("text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8");
-    let (ct, _) = render_error(ErrorPage::NotFound, "r", Some(&browser), &Branding::default());
+    let (ct, _) = render_error(
+        ErrorPage::NotFound,
+        "r",
+        Some(&browser),
+        &Branding::default(),
+    );
     assert_eq!(ct, HTML_CONTENT_TYPE);
-    let (ct, _) = render_error(ErrorPage::NotFound, "r", Some(&accept("*/*")), &Branding::default());
+    let (ct, _) = render_error(
+        ErrorPage::NotFound,
+        "r",
+        Some(&accept("*/*")),
+        &Branding::default(),
+    );
     assert_eq!(ct, HTML_CONTENT_TYPE);
     let (ct, _) = render_error(ErrorPage::NotFound, "r", None, &Branding::default());
     assert_eq!(ct, HTML_CONTENT_TYPE);

@@ -16,9 +16,11 @@ pub(crate) struct ErrorText {
 
 const RETRY_VI: &str = "Thử lại sau ít phút.";
 const RETRY_EN: &str = "Try again in a few minutes.";
-const RETRY_SUPPORT_VI: &str = "Thử lại sau ít phút. Nếu lỗi vẫn tiếp diễn, hãy liên hệ bộ phận hỗ trợ \
+const RETRY_SUPPORT_VI: &str =
+    "Thử lại sau ít phút. Nếu lỗi vẫn tiếp diễn, hãy liên hệ bộ phận hỗ trợ \
                                 và cung cấp mã yêu cầu bên dưới.";
-const RETRY_SUPPORT_EN: &str = "Try again in a few minutes. If the problem persists, contact support \
+const RETRY_SUPPORT_EN: &str =
+    "Try again in a few minutes. If the problem persists, contact support \
                                 and quote the request id below.";
 
 pub(crate) fn error_text(page: ErrorPage) -> ErrorText {
