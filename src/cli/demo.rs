@@ -1,5 +1,88 @@
-//! `govgate demo`: the gateway on embedded defaults with two built-in demo apps.
+//! `govgate demo`: the gateway on embedded defaults with two built-in demo apps, no LDAP,
+//! Redis or configuration of one's own needed.
 
-pub fn run(_data_dir: &std::path::Path) -> anyhow::Result<()> {
-    anyhow::bail!("demo not ready yet")
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::demo::DemoApps;
+use crate::server::tls::ensure_dev_certificate;
+use crate::server::ConfigSource;
+
+/// Where the demo listens.
+pub struct DemoListeners {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+}
+
+pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
+    crate::install_crypto_provider();
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize().with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    let certificate = ensure_dev_certificate(&data_dir).context("cannot prepare the development TLS certificate")?;
+    let apps = DemoApps::start().context("cannot start the demo apps")?;
+    let text = demo_config(&data_dir, &listeners, &apps, &certificate.cert, &certificate.key);
+    let config = crate::config::parse(&data_dir.join("demo.toml"), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    super::serve::init_logging(&config.log);
+    print_welcome(&listeners, &data_dir);
+    let outcome = super::serve::serve(config, ConfigSource::default());
+    drop(apps);
+    outcome
+}
+
+/// The demo's configuration, written as an operator would write it.
+fn demo_config(data_dir: &Path, listeners: &DemoListeners, apps: &DemoApps, cert: &Path, key: &Path) -> String {
+    format!(
+        r#"data_dir = {data_dir:?}
+
+[server]
+http_listen = "{http}"
+https_listen = "{https}"
+
+[tls]
+certificates = [{{ cert = {cert:?}, key = {key:?} }}]
+
+[log]
+format = "pretty"
+
+[[apps]]
+id = "mot-cua"
+name = "Một cửa điện tử"
+path_prefix = "/mot-cua"
+strip_prefix = true
+upstreams = ["http://{one_stop_shop}"]
+websocket = true
+
+[[apps]]
+id = "van-ban"
+name = "Quản lý văn bản và điều hành"
+path_prefix = "/van-ban"
+strip_prefix = true
+upstreams = ["http://{documents}"]
+websocket = true
+"#,
+        http = listeners.http,
+        https = listeners.https,
+        one_stop_shop = apps.one_stop_shop,
+        documents = apps.documents,
+    )
+}
+
+fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
+    let http = listeners.http;
+    let https = listeners.https;
+    println!();
+    println!("  govgate demo đang chạy — the demo gateway is running");
+    println!();
+    println!("  Một cửa điện tử (one-stop shop)         http://{http}/mot-cua/    https://{https}/mot-cua/");
+    println!("  Quản lý văn bản và điều hành (e-office) http://{http}/van-ban/    https://{https}/van-ban/");
+    println!();
+    println!("  Tình trạng / health    http://{http}/healthz   http://{http}/readyz");
+    println!("  Số liệu / metrics      http://{http}/metrics");
+    println!("  CA thử nghiệm / dev CA {}", data_dir.join("tls").join("dev-ca.pem").display());
+    println!("                         (curl --cacert <that file> https://{https}/mot-cua/)");
+    println!();
+    println!("  Dừng bằng Ctrl+C — stop with Ctrl+C");
+    println!();
 }

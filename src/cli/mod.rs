@@ -40,6 +40,12 @@ pub enum Command {
         /// Where the demo keeps its state and generated certificate.
         #[arg(long, value_name = "DIR", default_value = "govgate-data")]
         data_dir: PathBuf,
+        /// Plain HTTP address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// HTTPS address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+        https: std::net::SocketAddr,
     },
 }
 
@@ -48,7 +54,7 @@ pub fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Serve { config } => serve::run(config),
         Command::Check { config } => return check::run(config),
-        Command::Demo { data_dir } => demo::run(data_dir),
+        Command::Demo { data_dir, http, https } => demo::run(data_dir, demo::DemoListeners { http: *http, https: *https }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
