@@ -4,10 +4,22 @@
 //! Two backends pass one conformance suite: `redb` (embedded, durable; the default)
 //! and Redis (standalone, Sentinel or Cluster; for several gateway instances).
 
+mod redb_store;
+mod redis_store;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::config::{StoreBackend, StoreConfig};
+
+pub use redb_store::{RedbStore, DEFAULT_SWEEP_INTERVAL};
+pub use redis_store::RedisStore;
+
+/// File name of the embedded store inside the data dir, unless `store.path` says otherwise.
+pub const DEFAULT_REDB_FILE: &str = "govgate.redb";
 
 /// What can go wrong talking to a store. Callers map `Unavailable` to 503 / `/readyz` failure.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +68,25 @@ pub trait Store: Send + Sync + 'static {
 /// A shared handle to the configured store.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens the configured store (stand-in until the backends land).
-pub async fn open(_config: &crate::config::StoreConfig, _data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
-    Err(StoreError::Config("no store backend yet".into()))
+/// Opens the configured backend: the redb file (default `<data_dir>/govgate.redb`,
+/// creating its directory) or Redis. The redb backend sweeps expired values in the
+/// background every [`DEFAULT_SWEEP_INTERVAL`].
+pub async fn open(config: &StoreConfig, data_dir: &Path) -> Result<SharedStore, StoreError> {
+    match config.backend {
+        StoreBackend::Redb => {
+            let path = config.path.clone().unwrap_or_else(|| data_dir.join(DEFAULT_REDB_FILE));
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                    StoreError::Config(format!("cannot create store directory {}: {e}", dir.display()))
+                })?;
+            }
+            Ok(Arc::new(RedbStore::open(&path).await?))
+        }
+        StoreBackend::Redis => {
+            let redis = config.redis.as_ref().ok_or_else(|| {
+                StoreError::Config("store.backend = \"redis\" needs a [store.redis] section".into())
+            })?;
+            Ok(Arc::new(RedisStore::connect(redis).await?))
+        }
+    }
 }
