@@ -1,1 +1,2 @@
 //! Listeners, TLS, router assembly, ops endpoints and shutdown.
+pub mod tls;
