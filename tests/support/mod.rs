@@ -24,4 +24,8 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
     }
     panic!("nothing listening on {addr} after {timeout:?}");
 }
+
+pub mod gateway;
+pub mod nginx;
 pub mod redis;
+pub mod slapd;
