@@ -145,3 +145,11 @@ fn nginx_hang_location_sends_nothing() {
         "{error}"
     );
 }
+
+/// A gateway that cannot start (here: an unknown configuration key) fails the test at
+/// once, with its log, instead of timing out.
+#[test]
+#[should_panic(expected = "before becoming healthy")]
+fn gateway_kit_reports_a_gateway_that_exits() {
+    support::gateway::Gateway::start("no_such_key = true\n");
+}
