@@ -2,218 +2,29 @@
 //! with client-certificate checks): ALPN, SNI selection, protocol versions, hot reload,
 //! the development certificate and upstream mTLS.
 
+#[path = "tls/kit.rs"]
+mod kit;
 mod support;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use govgate::config::{CertificateConfig, Seconds, TlsConfig};
-use govgate::server::tls::{ensure_dev_certificate, upstream_client_config, TlsError, TlsTerminator};
+use govgate::config::CertificateConfig;
+use govgate::server::tls::{
+    ensure_dev_certificate, upstream_client_config, TlsError, TlsTerminator,
+};
+use kit::*;
 use support::nginx::Nginx;
-
-// ---------- test PKI ----------
-
-/// A throw-away CA that issues leaf certificates into PEM files.
-struct TestCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-    dir: PathBuf,
-}
-
-/// A leaf certificate written to disk, and its DER for comparisons.
-struct Leaf {
-    files: CertificateConfig,
-    der: CertificateDer<'static>,
-}
-
-impl TestCa {
-    fn new(dir: &Path, name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join(format!("{name}-ca.pem")), issuer.pem()).unwrap();
-        TestCa { issuer, dir: dir.to_path_buf() }
-    }
-
-    fn ca_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}-ca.pem"))
-    }
-
-    /// Issues a leaf for `names` (DNS names or IPs) and writes `<file>.pem` (leaf + CA)
-    /// and `<file>-key.pem`.
-    fn issue(&self, file: &str, names: &[&str]) -> Leaf {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or(file));
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let files = CertificateConfig {
-            cert: self.dir.join(format!("{file}.pem")),
-            key: self.dir.join(format!("{file}-key.pem")),
-        };
-        std::fs::write(&files.cert, format!("{}{}", cert.pem(), self.issuer.pem())).unwrap();
-        std::fs::write(&files.key, key.serialize_pem()).unwrap();
-        Leaf { files, der: cert.der().clone() }
-    }
-}
-
-fn tls_config(certificates: Vec<CertificateConfig>, min_version: &str) -> TlsConfig {
-    TlsConfig { certificates, min_version: min_version.into(), watch_interval: Seconds(Duration::from_millis(100)) }
-}
-
-fn terminator(certificates: Vec<CertificateConfig>, min_version: &str) -> Arc<TlsTerminator> {
-    govgate::install_crypto_provider();
-    Arc::new(TlsTerminator::new(&tls_config(certificates, min_version)).unwrap())
-}
-
-// ---------- an HTTPS server on the terminator ----------
-
-/// Serves HTTP/1.1 and HTTP/2 over `terminator`'s current acceptor on a random port, from
-/// its own thread; every response body names the HTTP version used.
-fn serve(terminator: Arc<TlsTerminator>) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
-                let acceptor = terminator.acceptor();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
-                        let body = format!("hello over {:?}", request.version());
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
-                    });
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
-    });
-    addr
-}
-
-// ---------- clients ----------
-
-/// Accepts any server certificate (signatures still checked), so a test can look at
-/// which certificate was presented for names no CA vouches for.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Connects with SNI `server_name` (none when `None`) offering `alpn`; a fresh client
-/// configuration each time, so no session is resumed across calls.
-async fn connect(addr: SocketAddr, server_name: Option<&str>, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    config.enable_sni = server_name.is_some();
-    let name = match server_name {
-        Some(name) => ServerName::try_from(name.to_string()).unwrap(),
-        None => ServerName::IpAddress(addr.ip().into()),
-    };
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap()
-}
-
-fn presented_leaf(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
-    stream.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned()
-}
-
-/// An HTTP/1.1 connection kept open across requests.
-async fn http1_connection(stream: TlsStream<TcpStream>) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-async fn get(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> (u16, String) {
-    let request = Request::get("/").header("host", "app.test").body(Empty::new()).unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{} stdout={:?} stderr={:?}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn resolve(name: &str, addr: SocketAddr) -> String {
-    format!("{name}:{}:127.0.0.1", addr.port())
-}
 
 // ---------- ALPN and HTTP versions ----------
 
@@ -226,7 +37,10 @@ async fn alpn_prefers_h2_and_falls_back_to_http11() {
     let both = connect(addr, Some("app.test"), &[b"h2", b"http/1.1"]).await;
     assert_eq!(both.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let http11_only = connect(addr, Some("app.test"), &[b"http/1.1"]).await;
-    assert_eq!(http11_only.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        http11_only.get_ref().1.alpn_protocol(),
+        Some(&b"http/1.1"[..])
+    );
 }
 
 #[test]
@@ -239,20 +53,50 @@ fn curl_trusting_the_ca_gets_http11_and_http2() {
     let ca_path = ca.ca_path("main");
     let ca_path = ca_path.to_str().unwrap();
 
-    let http11 = curl(&["--http1.1", "--cacert", ca_path, "--resolve", &resolve("app.test", addr), &url]);
+    let http11 = curl(&[
+        "--http1.1",
+        "--cacert",
+        ca_path,
+        "--resolve",
+        &resolve("app.test", addr),
+        &url,
+    ]);
     assert!(http11.status.success(), "{}", describe(&http11));
-    assert_eq!(String::from_utf8_lossy(&http11.stdout), "hello over HTTP/1.1");
+    assert_eq!(
+        String::from_utf8_lossy(&http11.stdout),
+        "hello over HTTP/1.1"
+    );
 
-    let http2 = curl(&["--http2", "--cacert", ca_path, "--resolve", &resolve("app.test", addr), &url]);
+    let http2 = curl(&[
+        "--http2",
+        "--cacert",
+        ca_path,
+        "--resolve",
+        &resolve("app.test", addr),
+        &url,
+    ]);
     assert!(http2.status.success(), "{}", describe(&http2));
-    assert_eq!(String::from_utf8_lossy(&http2.stdout), "hello over HTTP/2.0");
+    assert_eq!(
+        String::from_utf8_lossy(&http2.stdout),
+        "hello over HTTP/2.0"
+    );
 
     // A CA the server's chain does not lead to is refused (curl exit 60).
     let other_ca = TestCa::new(dir.path(), "other");
     let other_ca_path = other_ca.ca_path("other");
-    let untrusted =
-        curl(&["--cacert", other_ca_path.to_str().unwrap(), "--resolve", &resolve("app.test", addr), &url]);
-    assert_eq!(untrusted.status.code(), Some(60), "{}", describe(&untrusted));
+    let untrusted = curl(&[
+        "--cacert",
+        other_ca_path.to_str().unwrap(),
+        "--resolve",
+        &resolve("app.test", addr),
+        &url,
+    ]);
+    assert_eq!(
+        untrusted.status.code(),
+        Some(60),
+        "{}",
+        describe(&untrusted)
+    );
 }
 
 // ---------- SNI ----------
@@ -262,16 +106,38 @@ async fn sni_selects_the_certificate_whose_san_matches() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "main");
     let portal = ca.issue("portal", &["portal.namdinh.gov.vn"]);
-    let motcua = ca.issue("motcua", &["motcua.namdinh.gov.vn", "*.apps.namdinh.gov.vn"]);
-    let addr = serve(terminator(vec![portal.files.clone(), motcua.files.clone()], "1.2"));
+    let motcua = ca.issue(
+        "motcua",
+        &["motcua.namdinh.gov.vn", "*.apps.namdinh.gov.vn"],
+    );
+    let addr = serve(terminator(
+        vec![portal.files.clone(), motcua.files.clone()],
+        "1.2",
+    ));
 
     for (sni, expected, why) in [
         ("motcua.namdinh.gov.vn", &motcua.der, "exact SAN"),
-        ("MotCua.NamDinh.Gov.Vn", &motcua.der, "names compare case-insensitively"),
+        (
+            "MotCua.NamDinh.Gov.Vn",
+            &motcua.der,
+            "names compare case-insensitively",
+        ),
         ("vanban.apps.namdinh.gov.vn", &motcua.der, "wildcard SAN"),
-        ("portal.namdinh.gov.vn", &portal.der, "exact SAN of the first certificate"),
-        ("a.b.apps.namdinh.gov.vn", &portal.der, "a wildcard covers one label only: default"),
-        ("apps.namdinh.gov.vn", &portal.der, "a wildcard needs a label: default"),
+        (
+            "portal.namdinh.gov.vn",
+            &portal.der,
+            "exact SAN of the first certificate",
+        ),
+        (
+            "a.b.apps.namdinh.gov.vn",
+            &portal.der,
+            "a wildcard covers one label only: default",
+        ),
+        (
+            "apps.namdinh.gov.vn",
+            &portal.der,
+            "a wildcard needs a label: default",
+        ),
     ] {
         let stream = connect(addr, Some(sni), &[b"http/1.1"]).await;
         assert!(presented_leaf(&stream) == *expected, "SNI {sni}: {why}");
@@ -284,14 +150,26 @@ async fn unknown_or_absent_sni_gets_the_first_certificate() {
     let ca = TestCa::new(dir.path(), "main");
     let first = ca.issue("first", &["first.test"]);
     let second = ca.issue("second", &["second.test"]);
-    let addr = serve(terminator(vec![first.files.clone(), second.files.clone()], "1.2"));
+    let addr = serve(terminator(
+        vec![first.files.clone(), second.files.clone()],
+        "1.2",
+    ));
 
     let unknown = connect(addr, Some("unknown.test"), &[b"http/1.1"]).await;
-    assert!(presented_leaf(&unknown) == first.der, "unknown SNI must get the default certificate");
+    assert!(
+        presented_leaf(&unknown) == first.der,
+        "unknown SNI must get the default certificate"
+    );
     let absent = connect(addr, None, &[b"http/1.1"]).await;
-    assert!(presented_leaf(&absent) == first.der, "no SNI must get the default certificate");
+    assert!(
+        presented_leaf(&absent) == first.der,
+        "no SNI must get the default certificate"
+    );
     let known = connect(addr, Some("second.test"), &[b"http/1.1"]).await;
-    assert!(presented_leaf(&known) == second.der, "control: the second certificate is reachable");
+    assert!(
+        presented_leaf(&known) == second.der,
+        "control: the second certificate is reachable"
+    );
 }
 
 // ---------- protocol versions ----------
@@ -320,7 +198,10 @@ fn refused_by_server_alert(output: &Output) -> bool {
 fn tls_11_is_refused_and_tls_12_accepted_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "main");
-    let addr = serve(terminator(vec![ca.issue("app", &["app.test"]).files], "1.2"));
+    let addr = serve(terminator(
+        vec![ca.issue("app", &["app.test"]).files],
+        "1.2",
+    ));
 
     let tls11 = curl_with_tls_max(&ca.ca_path("main"), addr, "1.1");
     assert!(refused_by_server_alert(&tls11), "{}", describe(&tls11));
@@ -332,7 +213,10 @@ fn tls_11_is_refused_and_tls_12_accepted_by_default() {
 fn min_version_13_refuses_tls_12() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "main");
-    let addr = serve(terminator(vec![ca.issue("app", &["app.test"]).files], "1.3"));
+    let addr = serve(terminator(
+        vec![ca.issue("app", &["app.test"]).files],
+        "1.3",
+    ));
 
     let tls12 = curl_with_tls_max(&ca.ca_path("main"), addr, "1.2");
     assert!(refused_by_server_alert(&tls12), "{}", describe(&tls12));
@@ -347,11 +231,23 @@ fn invalid_configurations_are_refused() {
     let leaf = TestCa::new(dir.path(), "main").issue("app", &["app.test"]);
     let old_version = TlsTerminator::new(&tls_config(vec![leaf.files.clone()], "1.1"));
     assert!(matches!(old_version, Err(TlsError::MinVersion(v)) if v == "1.1"));
-    assert!(matches!(TlsTerminator::new(&tls_config(vec![], "1.2")), Err(TlsError::NoCertificates)));
+    assert!(matches!(
+        TlsTerminator::new(&tls_config(vec![], "1.2")),
+        Err(TlsError::NoCertificates)
+    ));
 
-    let missing = CertificateConfig { cert: dir.path().join("absent.pem"), key: leaf.files.key.clone() };
-    assert!(matches!(TlsTerminator::new(&tls_config(vec![missing], "1.2")), Err(TlsError::Read { .. })));
-    let key_as_cert = CertificateConfig { cert: leaf.files.key.clone(), key: leaf.files.key.clone() };
+    let missing = CertificateConfig {
+        cert: dir.path().join("absent.pem"),
+        key: leaf.files.key.clone(),
+    };
+    assert!(matches!(
+        TlsTerminator::new(&tls_config(vec![missing], "1.2")),
+        Err(TlsError::Read { .. })
+    ));
+    let key_as_cert = CertificateConfig {
+        cert: leaf.files.key.clone(),
+        key: leaf.files.key.clone(),
+    };
     assert!(matches!(
         TlsTerminator::new(&tls_config(vec![key_as_cert], "1.2")),
         Err(TlsError::NoCertificate { .. })
@@ -373,13 +269,25 @@ async fn reload_serves_new_certificate_to_new_connections_only() {
     let mut open_connection = http1_connection(before).await;
     assert_eq!(get(&mut open_connection).await.0, 200);
 
-    assert!(!terminator.reload().unwrap(), "unchanged files: nothing to reload");
+    assert!(
+        !terminator.reload().unwrap(),
+        "unchanged files: nothing to reload"
+    );
     let renewed = ca.issue("app", &["app.test"]); // same files, new key and certificate
-    assert!(terminator.reload().unwrap(), "changed files must be reloaded");
+    assert!(
+        terminator.reload().unwrap(),
+        "changed files must be reloaded"
+    );
 
     let after = connect(addr, Some("app.test"), &[b"http/1.1"]).await;
-    assert!(presented_leaf(&after) == renewed.der, "new connections see the renewed certificate");
-    assert_eq!(get(&mut open_connection).await, (200, "hello over HTTP/1.1".to_string()));
+    assert!(
+        presented_leaf(&after) == renewed.der,
+        "new connections see the renewed certificate"
+    );
+    assert_eq!(
+        get(&mut open_connection).await,
+        (200, "hello over HTTP/1.1".to_string())
+    );
 }
 
 #[tokio::test]
@@ -392,25 +300,46 @@ async fn broken_files_on_reload_keep_the_old_certificate() {
     let addr = serve(terminator.clone());
     let original_key = std::fs::read(&original.files.key).unwrap();
 
-    std::fs::write(&original.files.key, "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
-        .unwrap();
+    std::fs::write(
+        &original.files.key,
+        "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
     let corrupt = terminator.reload();
-    assert!(matches!(corrupt, Err(TlsError::Pem { .. } | TlsError::NoPrivateKey { .. })), "{corrupt:?}");
+    assert!(
+        matches!(
+            corrupt,
+            Err(TlsError::Pem { .. } | TlsError::NoPrivateKey { .. })
+        ),
+        "{corrupt:?}"
+    );
 
     std::fs::write(&original.files.key, "").unwrap();
-    assert!(matches!(terminator.reload(), Err(TlsError::NoPrivateKey { .. })));
+    assert!(matches!(
+        terminator.reload(),
+        Err(TlsError::NoPrivateKey { .. })
+    ));
 
     std::fs::copy(&stranger.files.key, &original.files.key).unwrap();
     let mismatch = terminator.reload();
-    assert!(matches!(mismatch, Err(TlsError::KeyMismatch { .. })), "{mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(TlsError::KeyMismatch { .. })),
+        "{mismatch:?}"
+    );
 
     let stream = connect(addr, Some("app.test"), &[b"http/1.1"]).await;
-    assert!(presented_leaf(&stream) == original.der, "the last good certificate stays in force");
+    assert!(
+        presented_leaf(&stream) == original.der,
+        "the last good certificate stays in force"
+    );
     let mut connection = http1_connection(stream).await;
     assert_eq!(get(&mut connection).await.0, 200);
 
     std::fs::write(&original.files.key, original_key).unwrap();
-    assert!(!terminator.reload().unwrap(), "restored files equal what is in force");
+    assert!(
+        !terminator.reload().unwrap(),
+        "restored files equal what is in force"
+    );
 }
 
 #[tokio::test]
@@ -422,17 +351,28 @@ async fn watch_reloads_after_the_files_change() {
     let addr = serve(terminator.clone());
     let watcher = tokio::spawn(terminator.clone().watch());
 
-    // Let the watcher record the original modification times first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let renewed = ca.issue("app", &["app.test"]);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    // Renew the files now and then until a renewal lands after the watcher's first look
+    // at the modification times (and in a later clock tick than the previous write).
+    let mut renewed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for attempt in 0.. {
+        if attempt % 10 == 0 {
+            renewed.push(ca.issue("app", &["app.test"]).der);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let stream = connect(addr, Some("app.test"), &[b"http/1.1"]).await;
-        if presented_leaf(&stream) == renewed.der {
+        let presented = presented_leaf(&stream);
+        if presented != original.der {
+            assert!(
+                renewed.contains(&presented),
+                "an unknown certificate was presented"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "the watcher never picked up the renewed certificate");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never picked up the renewed certificate"
+        );
     }
     watcher.abort();
 }
@@ -448,31 +388,71 @@ fn dev_certificate_is_generated_once_and_verifies_against_the_dev_ca() {
     let key_bytes = std::fs::read(&first.key).unwrap();
     let second = ensure_dev_certificate(data_dir.path()).unwrap();
     assert_eq!((&first.cert, &first.key), (&second.cert, &second.key));
-    assert_eq!(std::fs::read(&second.cert).unwrap(), cert_bytes, "second start reuses the certificate");
-    assert_eq!(std::fs::read(&second.key).unwrap(), key_bytes, "second start reuses the key");
-    assert_eq!(std::fs::metadata(&first.key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read(&second.cert).unwrap(),
+        cert_bytes,
+        "second start reuses the certificate"
+    );
+    assert_eq!(
+        std::fs::read(&second.key).unwrap(),
+        key_bytes,
+        "second start reuses the key"
+    );
+    assert_eq!(
+        std::fs::metadata(&first.key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let ca_path = data_dir.path().join("tls/dev-ca.pem");
     let ca_pem = std::fs::read(&ca_path).unwrap();
-    let ca_der = CertificateDer::pem_slice_iter(&ca_pem).next().unwrap().unwrap();
+    let ca_der = CertificateDer::pem_slice_iter(&ca_pem)
+        .next()
+        .unwrap()
+        .unwrap();
     let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
-    assert!(ca.subject().to_string().contains("govgate demo CA"), "{}", ca.subject());
-    let leaf_der = CertificateDer::pem_slice_iter(&cert_bytes).next().unwrap().unwrap();
+    assert!(
+        ca.subject().to_string().contains("govgate demo CA"),
+        "{}",
+        ca.subject()
+    );
+    let leaf_der = CertificateDer::pem_slice_iter(&cert_bytes)
+        .next()
+        .unwrap()
+        .unwrap();
     let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der).unwrap();
-    let san = leaf.subject_alternative_name().unwrap().unwrap().value.general_names.iter();
+    let san = leaf
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter();
     // x509-parser prints IP addresses as hex octets: 127.0.0.1 is 7f:00:00:01.
     let san: Vec<String> = san.map(|name| name.to_string()).collect();
     let ipv6_loopback = format!("IPAddress({}01)", "00:".repeat(15));
     assert!(san.contains(&ipv6_loopback), "::1 missing from {san:?}");
-    for expected in ["DNSName(localhost)", "IPAddress(7f:00:00:01)", "DNSName(*.localhost)"] {
-        assert!(san.iter().any(|n| n == expected), "{expected} missing from {san:?}");
+    for expected in [
+        "DNSName(localhost)",
+        "IPAddress(7f:00:00:01)",
+        "DNSName(*.localhost)",
+    ] {
+        assert!(
+            san.iter().any(|n| n == expected),
+            "{expected} missing from {san:?}"
+        );
     }
 
     let addr = serve(terminator(vec![first], "1.2"));
     // (curl refuses wildcards over a single-label suffix such as `*.localhost` by policy.)
     for host in ["localhost", "127.0.0.1"] {
         let url = format!("https://{host}:{}/", addr.port());
-        let output = curl(&["--cacert", ca_path.to_str().unwrap(), "--resolve", &resolve(host, addr), &url]);
+        let output = curl(&[
+            "--cacert",
+            ca_path.to_str().unwrap(),
+            "--resolve",
+            &resolve(host, addr),
+            &url,
+        ]);
         assert!(output.status.success(), "{host}: {}", describe(&output));
     }
     let wrong_name = format!("https://govgate.example:{}/", addr.port());
@@ -483,7 +463,12 @@ fn dev_certificate_is_generated_once_and_verifies_against_the_dev_ca() {
         &resolve("govgate.example", addr),
         &wrong_name,
     ]);
-    assert_eq!(output.status.code(), Some(60), "a name outside the SANs is refused: {}", describe(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(60),
+        "a name outside the SANs is refused: {}",
+        describe(&output)
+    );
 }
 
 // ---------- upstream client configuration (mTLS towards nginx) ----------
@@ -516,15 +501,25 @@ fn mtls_origin() -> MtlsOrigin {
     );
     let server_ca_path = server_ca.ca_path("servers");
     let nginx = Nginx::start_in(dir, &block, None);
-    MtlsOrigin { nginx, server_ca: server_ca_path, client }
+    MtlsOrigin {
+        nginx,
+        server_ca: server_ca_path,
+        client,
+    }
 }
 
 /// One HTTP/1.1 request over `config`; the status line and body, and the ALPN protocol.
-async fn fetch_over(config: Arc<ClientConfig>, port: u16) -> Result<(String, Option<Vec<u8>>), std::io::Error> {
+async fn fetch_over(
+    config: Arc<ClientConfig>,
+    port: u16,
+) -> Result<(String, Option<Vec<u8>>), std::io::Error> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-    let mut tls = TlsConnector::from(config).connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
+    let mut tls = TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
     let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
     let mut response = Vec::new();
     tls.read_to_end(&mut response).await?;
     Ok((String::from_utf8_lossy(&response).into_owned(), alpn))
@@ -559,18 +554,33 @@ async fn upstream_mtls_succeeds_with_client_certificate_and_fails_without() {
 async fn upstream_client_config_verifies_the_server_certificate() {
     govgate::install_crypto_provider();
     let origin = mtls_origin();
-    let client = (origin.client.files.cert.as_path(), origin.client.files.key.as_path());
+    let client = (
+        origin.client.files.cert.as_path(),
+        origin.client.files.key.as_path(),
+    );
 
     // Public web roots do not vouch for a test CA.
     let public_roots = upstream_client_config(None, Some(client)).unwrap();
-    let error = fetch_over(public_roots, origin.nginx.port()).await.unwrap_err();
+    let error = fetch_over(public_roots, origin.nginx.port())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("UnknownIssuer"), "{error}");
 
     // A CA file without certificates, and a key that is not the certificate's, are errors.
     let empty = origin.nginx.dir().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
-    assert!(matches!(upstream_client_config(Some(&empty), None), Err(TlsError::NoCertificate { .. })));
-    let mismatched = (origin.client.files.cert.as_path(), origin.nginx.dir().join("origin-key.pem"));
-    let result = upstream_client_config(Some(&origin.server_ca), Some((mismatched.0, &mismatched.1)));
-    assert!(result.is_err(), "a client key that does not match its certificate must be refused");
+    assert!(matches!(
+        upstream_client_config(Some(&empty), None),
+        Err(TlsError::NoCertificate { .. })
+    ));
+    let mismatched = (
+        origin.client.files.cert.as_path(),
+        origin.nginx.dir().join("origin-key.pem"),
+    );
+    let result =
+        upstream_client_config(Some(&origin.server_ca), Some((mismatched.0, &mismatched.1)));
+    assert!(
+        result.is_err(),
+        "a client key that does not match its certificate must be refused"
+    );
 }

@@ -47,9 +47,16 @@ pub enum TlsError {
     #[error("{}: no PEM private key found", path.display())]
     NoPrivateKey { path: PathBuf },
     #[error("{}: unusable private key: {source}", path.display())]
-    PrivateKey { path: PathBuf, source: rustls::Error },
+    PrivateKey {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("{}: certificate does not match private key {}: {source}", cert.display(), key.display())]
-    KeyMismatch { cert: PathBuf, key: PathBuf, source: rustls::Error },
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
     #[error("{}: cannot parse certificate: {message}", path.display())]
     Certificate { path: PathBuf, message: String },
     #[error("{}: no usable CA certificate: {message}", path.display())]
@@ -72,7 +79,9 @@ pub struct TlsTerminator {
 
 impl std::fmt::Debug for TlsTerminator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsTerminator").field("certificates", &self.certificates).finish_non_exhaustive()
+        f.debug_struct("TlsTerminator")
+            .field("certificates", &self.certificates)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +117,10 @@ impl TlsTerminator {
     /// force, `Ok(false)` when the files are unchanged; on error the old configuration stays.
     pub fn reload(&self) -> Result<bool, TlsError> {
         let material = LoadedMaterial::read(&self.certificates)?;
-        let mut loaded_digest = self.loaded_digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded_digest = self
+            .loaded_digest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *loaded_digest == material.digest {
             return Ok(false);
         }
@@ -155,8 +167,11 @@ impl TlsTerminator {
     }
 }
 
-fn protocol_versions(min_version: &str) -> Result<&'static [&'static SupportedProtocolVersion], TlsError> {
-    static TLS12_AND_13: [&SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
+fn protocol_versions(
+    min_version: &str,
+) -> Result<&'static [&'static SupportedProtocolVersion], TlsError> {
+    static TLS12_AND_13: [&SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
     static TLS13_ONLY: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
     match min_version.trim() {
         "1.2" => Ok(&TLS12_AND_13),
@@ -189,28 +204,44 @@ impl LoadedMaterial {
             }
             keys.push(certified_key(pair, &cert_pem, &key_pem, &provider)?);
         }
-        Ok(Self { keys, digest: digest.finish().as_ref().to_vec() })
+        Ok(Self {
+            keys,
+            digest: digest.finish().as_ref().to_vec(),
+        })
     }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn parse_certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let chain = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem { path: path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.to_path_buf() });
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(chain)
 }
 
 fn parse_private_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey { path: path.to_path_buf() },
-        other => TlsError::Pem { path: path.to_path_buf(), message: other.to_string() },
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey {
+            path: path.to_path_buf(),
+        },
+        other => TlsError::Pem {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
     })
 }
 
@@ -226,21 +257,40 @@ fn certified_key(
     let signing_key = provider
         .key_provider
         .load_private_key(key_der)
-        .map_err(|source| TlsError::PrivateKey { path: pair.key.clone(), source })?;
+        .map_err(|source| TlsError::PrivateKey {
+            path: pair.key.clone(),
+            source,
+        })?;
     let key = CertifiedKey::new(chain, signing_key);
     match key.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(source) => return Err(TlsError::KeyMismatch { cert: pair.cert.clone(), key: pair.key.clone(), source }),
+        Err(source) => {
+            return Err(TlsError::KeyMismatch {
+                cert: pair.cert.clone(),
+                key: pair.key.clone(),
+                source,
+            })
+        }
     }
-    Ok(NamedKey { dns_names, key: Arc::new(key) })
+    Ok(NamedKey {
+        dns_names,
+        key: Arc::new(key),
+    })
 }
 
 /// The DNS names of a certificate's subjectAltName extension, lower-cased.
 fn dns_names(path: &Path, leaf: &CertificateDer<'_>) -> Result<Vec<String>, TlsError> {
     use x509_parser::extensions::GeneralName;
-    let invalid = |message: String| TlsError::Certificate { path: path.to_path_buf(), message };
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| invalid(e.to_string()))?;
-    let Some(san) = cert.subject_alternative_name().map_err(|e| invalid(e.to_string()))? else {
+    let invalid = |message: String| TlsError::Certificate {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(leaf).map_err(|e| invalid(e.to_string()))?;
+    let Some(san) = cert
+        .subject_alternative_name()
+        .map_err(|e| invalid(e.to_string()))?
+    else {
         return Ok(Vec::new());
     };
     Ok(san
@@ -258,7 +308,9 @@ fn build_server_config(
     material: &LoadedMaterial,
     versions: &'static [&'static SupportedProtocolVersion],
 ) -> Result<ServerConfig, TlsError> {
-    let resolver = SniResolver { keys: material.keys.clone() };
+    let resolver = SniResolver {
+        keys: material.keys.clone(),
+    };
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(versions)?
         .with_no_client_auth()
@@ -284,14 +336,21 @@ struct SniResolver {
 impl SniResolver {
     fn find(&self, server_name: &str) -> Option<&NamedKey> {
         let wanted = server_name.trim_end_matches('.').to_ascii_lowercase();
-        let exact = self.keys.iter().find(|k| k.dns_names.iter().any(|n| *n == wanted));
-        exact.or_else(|| self.keys.iter().find(|k| k.dns_names.iter().any(|n| wildcard_matches(n, &wanted))))
+        let exact = self.keys.iter().find(|k| k.dns_names.contains(&wanted));
+        exact.or_else(|| {
+            self.keys
+                .iter()
+                .find(|k| k.dns_names.iter().any(|n| wildcard_matches(n, &wanted)))
+        })
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let chosen = client_hello.server_name().and_then(|name| self.find(name)).or_else(|| self.keys.first());
+        let chosen = client_hello
+            .server_name()
+            .and_then(|name| self.find(name))
+            .or_else(|| self.keys.first());
         chosen.map(|k| Arc::clone(&k.key))
     }
 }
@@ -312,12 +371,18 @@ fn wildcard_matches(pattern: &str, name: &str) -> bool {
 /// `127.0.0.1`, `::1` and `*.localhost` (`dev-cert.pem` chain, `dev-key.pem` mode 0600).
 pub fn ensure_dev_certificate(data_dir: &Path) -> Result<CertificateConfig, TlsError> {
     let dir = data_dir.join("tls");
-    let config = CertificateConfig { cert: dir.join("dev-cert.pem"), key: dir.join("dev-key.pem") };
+    let config = CertificateConfig {
+        cert: dir.join("dev-cert.pem"),
+        key: dir.join("dev-key.pem"),
+    };
     let ca_path = dir.join("dev-ca.pem");
     if config.cert.is_file() && config.key.is_file() && ca_path.is_file() {
         return Ok(config);
     }
-    fs::create_dir_all(&dir).map_err(|source| TlsError::Write { path: dir.clone(), source })?;
+    fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     let generated = generate_dev_certificate()?;
     // The certificate is written last: its presence marks a complete set.
     write_atomically(&ca_path, generated.ca_pem.as_bytes(), 0o644)?;
@@ -334,23 +399,31 @@ struct DevCertificate {
 
 fn generate_dev_certificate() -> Result<DevCertificate, TlsError> {
     use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose,
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
     };
     let this_year = current_year();
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "govgate demo CA");
-    ca_params.distinguished_name.push(DnType::OrganizationName, "govgate");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "govgate demo CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::OrganizationName, "govgate");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.not_before = rcgen::date_time_ymd(this_year - 1, 1, 1);
     ca_params.not_after = rcgen::date_time_ymd(this_year + 10, 1, 1);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
-    let names = ["localhost", "127.0.0.1", "::1", "*.localhost"].map(String::from).to_vec();
+    let names = ["localhost", "127.0.0.1", "::1", "*.localhost"]
+        .map(String::from)
+        .to_vec();
     let mut leaf_params = CertificateParams::new(names)?;
-    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf_params.is_ca = IsCa::ExplicitNoCa;
     leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -370,7 +443,9 @@ fn generate_dev_certificate() -> Result<DevCertificate, TlsError> {
 /// The current calendar year (UTC), close enough for certificate validity bounds.
 fn current_year() -> i32 {
     const SECONDS_PER_YEAR: u64 = 31_556_952; // mean Gregorian year
-    let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     1970 + i32::try_from(since_epoch.as_secs() / SECONDS_PER_YEAR).unwrap_or(0)
 }
 
@@ -378,13 +453,23 @@ fn current_year() -> i32 {
 /// sees a half-written file; `mode` applies from creation (keys are never world-readable).
 fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let error = |source| TlsError::Write { path: path.to_path_buf(), source };
+    let error = |source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
     let _ = fs::remove_file(&temporary);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary).map_err(error)?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(error)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(error)?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(error)?;
     fs::rename(&temporary, path).map_err(error)
 }
 
@@ -397,7 +482,9 @@ pub fn upstream_client_config(
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let roots = match ca_file {
         Some(path) => roots_from_file(path)?,
-        None => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
     };
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -407,11 +494,13 @@ pub fn upstream_client_config(
         Some((cert_path, key_path)) => {
             let chain = parse_certificates(cert_path, &read_file(cert_path)?)?;
             let key = parse_private_key(key_path, &read_file(key_path)?)?;
-            builder.with_client_auth_cert(chain, key).map_err(|source| TlsError::KeyMismatch {
-                cert: cert_path.to_path_buf(),
-                key: key_path.to_path_buf(),
-                source,
-            })?
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|source| TlsError::KeyMismatch {
+                    cert: cert_path.to_path_buf(),
+                    key: key_path.to_path_buf(),
+                    source,
+                })?
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -423,7 +512,10 @@ fn roots_from_file(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     let (added, ignored) = roots.add_parsable_certificates(certificates);
     if added == 0 {
-        return Err(TlsError::CaFile { path: path.to_path_buf(), message: format!("{ignored} certificate(s) unusable") });
+        return Err(TlsError::CaFile {
+            path: path.to_path_buf(),
+            message: format!("{ignored} certificate(s) unusable"),
+        });
     }
     Ok(roots)
 }
@@ -434,10 +526,19 @@ mod tests {
 
     #[test]
     fn wildcard_covers_exactly_one_label() {
-        assert!(wildcard_matches("*.namdinh.gov.vn", "motcua.namdinh.gov.vn"));
+        assert!(wildcard_matches(
+            "*.namdinh.gov.vn",
+            "motcua.namdinh.gov.vn"
+        ));
         assert!(!wildcard_matches("*.namdinh.gov.vn", "namdinh.gov.vn"));
-        assert!(!wildcard_matches("*.namdinh.gov.vn", "a.motcua.namdinh.gov.vn"));
+        assert!(!wildcard_matches(
+            "*.namdinh.gov.vn",
+            "a.motcua.namdinh.gov.vn"
+        ));
         assert!(!wildcard_matches("*.namdinh.gov.vn", ".namdinh.gov.vn"));
-        assert!(!wildcard_matches("motcua.namdinh.gov.vn", "motcua.namdinh.gov.vn"));
+        assert!(!wildcard_matches(
+            "motcua.namdinh.gov.vn",
+            "motcua.namdinh.gov.vn"
+        ));
     }
 }

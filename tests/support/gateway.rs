@@ -70,14 +70,21 @@ impl Gateway {
         std::fs::write(&config_path, config).expect("write gateway config");
         let (http_addr, https_addr) = listeners(config);
         let child = spawn(dir.path(), &config_path);
-        let mut gateway = Gateway { child, dir, config_path, http_addr, https_addr };
+        let mut gateway = Gateway {
+            child,
+            dir,
+            config_path,
+            http_addr,
+            https_addr,
+        };
         gateway.wait_until_healthy();
         gateway
     }
 
     /// The plain HTTP listener.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr.expect("the gateway configuration has no http_listen")
+        self.http_addr
+            .expect("the gateway configuration has no http_listen")
     }
 
     /// The HTTPS listener, when configured.
@@ -104,7 +111,8 @@ impl Gateway {
 
     /// Everything the gateway wrote so far: stdout, then stderr.
     pub fn logs(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stdout.log"), read("stderr.log"))
     }
 
@@ -150,10 +158,16 @@ impl Gateway {
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("gateway exited with {status} before becoming healthy; log:\n{}", self.logs());
+                panic!(
+                    "gateway exited with {status} before becoming healthy; log:\n{}",
+                    self.logs()
+                );
             }
             if Instant::now() > deadline {
-                panic!("gateway not healthy on {addr} after {READY_TIMEOUT:?}; log:\n{}", self.logs());
+                panic!(
+                    "gateway not healthy on {addr} after {READY_TIMEOUT:?}; log:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -168,7 +182,10 @@ impl Drop for Gateway {
 
 fn spawn(dir: &Path, config_path: &Path) -> Child {
     let log = |name: &str| {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name));
         Stdio::from(file.expect("gateway log file"))
     };
     Command::new(env!("CARGO_BIN_EXE_govgate"))
@@ -208,11 +225,17 @@ fn fill_placeholders(config_toml: &str, dir: &Path) -> String {
 
 /// `server.http_listen` and `server.https_listen` of the final configuration.
 fn listeners(config: &str) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let value: toml::Value = toml::from_str(config).unwrap_or_else(|e| panic!("gateway config is not TOML: {e}"));
+    let value: toml::Value =
+        toml::from_str(config).unwrap_or_else(|e| panic!("gateway config is not TOML: {e}"));
     let read = |key: &str| {
-        value.get("server").and_then(|s| s.get(key)).and_then(|v| v.as_str()).map(|text| {
-            text.parse::<SocketAddr>().unwrap_or_else(|e| panic!("server.{key} = {text:?} is not an address: {e}"))
-        })
+        value
+            .get("server")
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_str())
+            .map(|text| {
+                text.parse::<SocketAddr>()
+                    .unwrap_or_else(|e| panic!("server.{key} = {text:?} is not an address: {e}"))
+            })
     };
     (read("http_listen"), read("https_listen"))
 }
@@ -230,7 +253,10 @@ impl RawResponse {
     /// The first header with this (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -240,7 +266,10 @@ impl RawResponse {
 
 /// `GET path` over plain TCP with `Host: host` and `Connection: close`.
 pub fn http_get(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<RawResponse> {
-    http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"))
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 /// Sends `request` verbatim (it should ask for `Connection: close`) and reads the whole
@@ -254,7 +283,10 @@ pub fn http_request(addr: SocketAddr, request: &str) -> std::io::Result<RawRespo
     parse_response(&raw).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("malformed HTTP response: {:?}", String::from_utf8_lossy(&raw)),
+            format!(
+                "malformed HTTP response: {:?}",
+                String::from_utf8_lossy(&raw)
+            ),
         )
     })
 }
@@ -269,9 +301,19 @@ fn parse_response(raw: &[u8]) -> Option<RawResponse> {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let rest = &raw[head_end + 4..];
-    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Some(RawResponse { status, headers, body })
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Some(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

@@ -64,12 +64,19 @@ impl Nginx {
     }
 
     /// Like [`Nginx::start`], in a dir prepared by [`Nginx::prepare_dir`].
-    pub fn start_in(dir: tempfile::TempDir, server_blocks: &str, blackhole: Option<TcpListener>) -> Nginx {
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        server_blocks: &str,
+        blackhole: Option<TcpListener>,
+    ) -> Nginx {
         // Workers may run as an unprivileged user; they must read files in the dir.
         set_mode(dir.path(), 0o755);
         let blocks = server_blocks.replace("{dir}", &dir.path().display().to_string());
         let ports = listen_ports(&blocks);
-        assert!(!ports.is_empty(), "no `listen 127.0.0.1:PORT` in nginx server blocks:\n{blocks}");
+        assert!(
+            !ports.is_empty(),
+            "no `listen 127.0.0.1:PORT` in nginx server blocks:\n{blocks}"
+        );
         let conf = dir.path().join("nginx.conf");
         std::fs::write(&conf, main_config(dir.path(), &blocks)).expect("write nginx.conf");
         let child = Command::new("nginx")
@@ -81,10 +88,17 @@ impl Nginx {
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).expect("nginx stderr file")))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("stderr.log")).expect("nginx stderr file"),
+            ))
             .spawn()
             .expect("run nginx (is it installed? scripts/test installs it)");
-        let mut nginx = Nginx { child: Some(child), dir, ports, _blackhole: blackhole };
+        let mut nginx = Nginx {
+            child: Some(child),
+            dir,
+            ports,
+            _blackhole: blackhole,
+        };
         nginx.wait_until_listening();
         nginx
     }
@@ -105,7 +119,11 @@ impl Nginx {
         let blackhole = TcpListener::bind("127.0.0.1:0").expect("bind blackhole");
         let blackhole_port = blackhole.local_addr().expect("blackhole addr").port();
         let port = free_port();
-        Self::start_in(dir, &origin_server_block(port, blackhole_port), Some(blackhole))
+        Self::start_in(
+            dir,
+            &origin_server_block(port, blackhole_port),
+            Some(blackhole),
+        )
     }
 
     /// The first listening port.
@@ -133,7 +151,8 @@ impl Nginx {
 
     /// nginx's error log so far.
     pub fn error_log(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stderr.log"), read("error.log"))
     }
 
@@ -147,7 +166,11 @@ impl Nginx {
         for port in self.ports.clone() {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                {
                     panic!("nginx exited with {status}:\n{}", self.error_log());
                 }
                 if Instant::now() > deadline {
@@ -162,7 +185,9 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         // Graceful first (SIGQUIT), then fast shutdown (SIGTERM): killing only the
         // master with SIGKILL would orphan its workers.
         for (signal, patience) in [("QUIT", 3), ("TERM", 3)] {
@@ -178,7 +203,12 @@ impl Drop for Nginx {
 
 /// Sends a signal by name (`HUP`, `TERM`, `QUIT`, `KILL`…) with the `kill` command.
 pub fn send_signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .arg("-s")
+        .arg(signal)
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Waits up to `patience` for `child` to exit; true if it did.
@@ -246,7 +276,10 @@ fn origin_server_block(port: u16, blackhole_port: u16) -> String {
     for name in ECHOED_HEADERS {
         let variable = format!("$http_{}", name.replace('-', "_"));
         let _ = write!(echo_body, "{name}: {variable}\\n");
-        let _ = writeln!(echo_headers, "        add_header X-Echo-{name} \"{variable}\" always;");
+        let _ = writeln!(
+            echo_headers,
+            "        add_header X-Echo-{name} \"{variable}\" always;"
+        );
     }
     format!(
         r#"
@@ -279,5 +312,10 @@ fn origin_server_block(port: u16, blackhole_port: u16) -> String {
 
 /// The exact bytes `/large` serves.
 pub fn large_body() -> Vec<u8> {
-    b"0123456789".iter().copied().cycle().take(LARGE_FILE_BYTES).collect()
+    b"0123456789"
+        .iter()
+        .copied()
+        .cycle()
+        .take(LARGE_FILE_BYTES)
+        .collect()
 }

@@ -49,7 +49,11 @@ impl Slapd {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("run slapd (is it installed? scripts/test installs it)");
-        let mut slapd = Slapd { child: Some(child), dir, port };
+        let mut slapd = Slapd {
+            child: Some(child),
+            dir,
+            port,
+        };
         slapd.wait_until_answering();
         slapd.add_ldif(&base_entries());
         if !seed_ldif.trim().is_empty() {
@@ -84,13 +88,21 @@ impl Slapd {
     /// Adds entries as the root DN; panics with ldapadd's output on failure.
     pub fn add_ldif(&self, ldif: &str) {
         let output = self.ldap_tool("ldapadd", &[], ldif);
-        assert!(output.status.success(), "ldapadd failed: {}", describe(&output));
+        assert!(
+            output.status.success(),
+            "ldapadd failed: {}",
+            describe(&output)
+        );
     }
 
     /// Applies an LDIF of changes (`changetype: modify` …) as the root DN.
     pub fn modify_ldif(&self, ldif: &str) {
         let output = self.ldap_tool("ldapmodify", &[], ldif);
-        assert!(output.status.success(), "ldapmodify failed: {}", describe(&output));
+        assert!(
+            output.status.success(),
+            "ldapmodify failed: {}",
+            describe(&output)
+        );
     }
 
     /// `ldapsearch -LLL` as the root DN under `base`; the LDIF output (values that are
@@ -99,7 +111,11 @@ impl Slapd {
         let mut args = vec!["-LLL", "-o", "ldif-wrap=no", "-b", base, filter];
         args.extend_from_slice(attributes);
         let output = self.ldap_tool("ldapsearch", &args, "");
-        assert!(output.status.success(), "ldapsearch failed: {}", describe(&output));
+        assert!(
+            output.status.success(),
+            "ldapsearch failed: {}",
+            describe(&output)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
@@ -116,7 +132,15 @@ impl Slapd {
 
     fn ldap_tool(&self, tool: &str, args: &[&str], stdin: &str) -> Output {
         let mut child = Command::new(tool)
-            .args(["-x", "-H", &self.url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+            .args([
+                "-x",
+                "-H",
+                &self.url(),
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PASSWORD,
+            ])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -124,7 +148,9 @@ impl Slapd {
             .spawn()
             .unwrap_or_else(|e| panic!("run {tool} (ldap-utils installed?): {e}"));
         let mut input = child.stdin.take().expect("tool stdin");
-        input.write_all(stdin.as_bytes()).expect("write LDIF to tool");
+        input
+            .write_all(stdin.as_bytes())
+            .expect("write LDIF to tool");
         drop(input);
         child.wait_with_output().expect("wait for ldap tool")
     }
@@ -133,7 +159,16 @@ impl Slapd {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let probe = Command::new("ldapsearch")
-                .args(["-x", "-H", &self.url(), "-s", "base", "-b", "", "namingContexts"])
+                .args([
+                    "-x",
+                    "-H",
+                    &self.url(),
+                    "-s",
+                    "base",
+                    "-b",
+                    "",
+                    "namingContexts",
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -141,7 +176,11 @@ impl Slapd {
             if matches!(probe, Ok(status) if status.success()) {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("slapd exited with {status}:\n{}", self.log());
             }
             if Instant::now() > deadline {
@@ -154,7 +193,9 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         send_signal(child.id(), "TERM");
         if !wait_exit(&mut child, Duration::from_secs(5)) {
             let _ = child.kill();
