@@ -4,8 +4,8 @@
 mod support;
 
 use govgate::demo::{DemoApps, RequestSeen};
-use support::gateway::{Gateway, RawResponse};
-use support::proxy::request_seen;
+use support::gateway::{http_get, Gateway, RawResponse};
+use support::proxy::{request_seen, ScriptedUpstream};
 
 /// A gateway with one any-host app (WebSocket passing enabled) in front of the demo app,
 /// plus `server_extra` lines in `[server]`.
@@ -220,4 +220,28 @@ fn a_trusted_proxy_keeps_its_plain_request_id() {
     let sent_up = seen.header("x-request-id").unwrap();
     assert!(is_generated_id(sent_up), "{sent_up}");
     assert_eq!(response.header("x-request-id"), Some(sent_up));
+}
+
+#[test]
+fn hop_by_hop_headers_of_the_upstream_response_do_not_reach_the_client() {
+    let upstream = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nConnection: close, X-Internal-Hop\r\nX-Internal-Hop: secret\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\n\
+          Trailer: X-Checksum\r\nX-Request-Id: upstream-chose-this\r\nX-App: giu\r\n\
+          Content-Length: 2\r\n\r\nok",
+    );
+    let gateway = Gateway::start(&format!(
+        "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"{}\"]\n",
+        upstream.url()
+    ));
+    let response = http_get(gateway.http_addr(), "a.gov.vn", "/").unwrap();
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), "ok");
+    assert_eq!(response.header("x-app"), Some("giu"));
+    for gone in ["x-internal-hop", "keep-alive", "proxy-connection", "upgrade", "trailer"] {
+        assert_eq!(response.header(gone), None, "{gone} reached the client");
+    }
+    // The gateway's request id replaces whatever the upstream said.
+    let id = response.header("x-request-id").unwrap();
+    assert!(is_generated_id(id), "{id}");
 }

@@ -329,3 +329,33 @@ fn every_method_reaches_the_upstream_unchanged() {
         );
     }
 }
+
+#[test]
+fn dot_segments_cannot_climb_out_of_an_app_prefix() {
+    let (upstreams, gateway) = routing_gateway();
+    let addr = gateway.http_addr();
+    // Each would reach the `qlvb` upstream while naming a path outside `/qlvb` once the
+    // upstream resolves the dot segments.
+    for path in [
+        "/qlvb/../khac",
+        "/qlvb/..",
+        "/qlvb/./x/../../khac",
+        "/qlvb/%2e%2e/khac",
+        "/qlvb/%2E%2E/khac",
+        "/qlvb/.%2e/khac",
+        "/qlvb/%2e./khac?x=1",
+    ] {
+        let response = http_get(addr, "portal.namdinh.gov.vn", path).unwrap();
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(response.header("x-request-id").is_some());
+    }
+    let log = upstreams.nginx.access_log();
+    assert!(!log.contains("khac"), "{log}");
+
+    // Dots inside a segment are ordinary names.
+    for path in ["/qlvb/bao-cao..pdf", "/qlvb/.well-known/x", "/qlvb/...", "/qlvb/.an"] {
+        let (name, uri, _) = routed(&gateway, "portal.namdinh.gov.vn", path);
+        assert_eq!(name, "qlvb", "{path}");
+        assert_eq!(uri, path);
+    }
+}

@@ -125,8 +125,12 @@ impl Proxy {
         // 1. route
         let client_host = client_host(&request);
         let host = client_host.as_ref().and_then(|h| h.to_str().ok()).map(normalise_host).unwrap_or_default();
-        let Some(route) = state.table.routing.find(&host, request.uri().path()) else {
-            let response = error_page(settings, ErrorPage::NotFound, &request_id, request.headers().get(header::ACCEPT), conn.https);
+        // Upstreams resolve dot segments: `/app/../other` must not be routed as if under `/app`.
+        let refused = routing::has_dot_segment(request.uri().path()).then_some(ErrorPage::BadRequest);
+        let found = if refused.is_some() { None } else { state.table.routing.find(&host, request.uri().path()) };
+        let Some(route) = found else {
+            let page = refused.unwrap_or(ErrorPage::NotFound);
+            let response = error_page(settings, page, &request_id, request.headers().get(header::ACCEPT), conn.https);
             self.unrouted.record_request(conn.worker, &method, response.status().as_u16(), started.elapsed());
             access_log(settings, &request_id, UNROUTED_APP, &method, log_path.as_deref(), response.status(), client_ip, started);
             return response;

@@ -104,6 +104,18 @@ fn match_prefix(routes: &[PrefixRoute], path: &str) -> Option<RouteMatch> {
     })
 }
 
+/// True when the path has a `.` or `..` segment, literal or percent-encoded (`%2e`).
+/// The upstream would resolve it to a path other than the one the route was chosen for.
+pub fn has_dot_segment(path: &str) -> bool {
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
+    path.split('/').any(|segment| {
+        // `.` … `%2e%2e`: at most six bytes.
+        segment.len() <= 6 && matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..")
+    })
+}
+
 /// Lowercases a Host header value and removes its port (`[::1]:8443` → `[::1]`).
 pub fn normalise_host(host: &str) -> Cow<'_, str> {
     let without_port = if host.starts_with('[') {
@@ -165,6 +177,16 @@ mod tests {
         let t = RoutingTable::build(apps.iter().map(|(h, p)| (h.as_slice(), *p)));
         assert_eq!(t.find("a.gov.vn", "/"), None);
         assert_eq!(t.find("b.gov.vn", "/app"), None);
+    }
+
+    #[test]
+    fn dot_segments_literal_or_encoded() {
+        for path in ["/a/../b", "/a/..", "/./a", "/a/%2e%2E/b", "/a/.%2e", "/a/%2e"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/", "/a/b", "/a/b..c", "/.well-known/x", "/a/...", "/a/%2e%2e%2e", "/a%2fb"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
     }
 
     #[test]

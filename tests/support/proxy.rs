@@ -151,3 +151,38 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .expect("VmHWM in /proc/PID/status")
 }
+
+/// A TCP peer that answers every request with the same raw bytes, then closes: for
+/// upstream responses nginx would not produce (hop-by-hop headers and the like).
+pub struct ScriptedUpstream {
+    pub addr: SocketAddr,
+}
+
+impl ScriptedUpstream {
+    pub fn start(response: &'static [u8]) -> ScriptedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind scripted upstream");
+        let addr = listener.local_addr().expect("scripted upstream addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let _ = std::io::Write::write_all(&mut stream, response);
+                });
+            }
+        });
+        ScriptedUpstream { addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
