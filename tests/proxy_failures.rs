@@ -11,7 +11,7 @@ use govgate::demo::DemoApps;
 use support::free_port;
 use support::gateway::{http_get, http_request, Gateway, RawResponse};
 use support::nginx::Nginx;
-use support::proxy::{field, metric, NamedUpstreams, SilentUpstream};
+use support::proxy::{field, metric, NamedUpstreams, ScriptedUpstream, SilentUpstream};
 
 /// Generous bounds for "this does not hang": far above the configured timeouts.
 const HANG_BOUND: Duration = Duration::from_secs(10);
@@ -207,6 +207,66 @@ fn least_connections_prefers_the_idle_upstream() {
     }
 }
 
+/// One nginx per name: `/slow` trickles 8 KiB at 2 KiB/s, anything else answers at once;
+/// every response names its server in `X-Upstream-Name`.
+fn trickling_upstreams(names: &[&str]) -> Vec<Nginx> {
+    names
+        .iter()
+        .map(|name| {
+            let dir = Nginx::prepare_dir();
+            std::fs::write(dir.path().join("slow.txt"), "s".repeat(8 * 1024)).unwrap();
+            let port = free_port();
+            let blocks = format!(
+                r#"
+    server {{
+        listen 127.0.0.1:{port};
+        add_header X-Upstream-Name {name} always;
+        location = /slow {{
+            limit_rate 2k;
+            limit_rate_after 0;
+            alias {{dir}}/slow.txt;
+        }}
+        location / {{ return 200 "name={name}\n"; }}
+    }}
+"#
+            );
+            Nginx::start_in(dir, &blocks, None)
+        })
+        .collect()
+}
+
+#[test]
+fn least_connections_counts_a_response_still_streaming() {
+    let upstreams = trickling_upstreams(&["mot", "hai"]);
+    let gateway = Gateway::start(&app_config(
+        &[upstreams[0].url(), upstreams[1].url()],
+        "balance = \"least_connections\"",
+    ));
+    let addr = gateway.http_addr();
+    // The head comes at once, the body takes seconds: the upstream is busy all along.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: a.gov.vn\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(slow.read(&mut byte).unwrap(), 1, "slow response ended early");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let busy = if head.contains("x-upstream-name: mot") { "mot" } else { "hai" };
+
+    let quick: Vec<String> = (0..5)
+        .map(|_| upstream_name(&http_get(addr, "a.gov.vn", "/").unwrap()))
+        .collect();
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).unwrap();
+    assert!(rest.len() > 1024, "the slow body was not streaming any more");
+    for name in &quick {
+        assert_ne!(name, busy, "{quick:?} while {busy} was streaming a body");
+    }
+}
+
 #[test]
 fn oversized_request_heads_get_431() {
     let upstreams = NamedUpstreams::start(&["song"]);
@@ -302,5 +362,53 @@ fn client_that_stalls_mid_body_is_cut_off_and_upstream_never_gets_it_whole() {
         let text = String::from_utf8_lossy(&received);
         let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
         assert!(body.len() < 1000, "the upstream got the whole body: {text}");
+    }
+}
+
+#[test]
+fn upstream_closing_idle_keepalive_connections_is_handled() {
+    let port = free_port();
+    let nginx = Nginx::start(&format!(
+        r#"
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_timeout 1s;
+        keepalive_requests 3;
+        location / {{ return 200 "ok $request_method"; }}
+    }}
+"#
+    ));
+    let gateway = Gateway::start(&format!(
+        "[server]\nhttp_listen = \"{{http_listen}}\"\nworkers = 1\n{}",
+        app_config(&[nginx.url()], "")
+    ));
+    let mut statuses = Vec::new();
+    for round in 0..3 {
+        // More requests than nginx serves on one connection.
+        for method in ["GET", "POST", "GET", "POST", "POST"] {
+            statuses.push((round, method, send(&gateway, method, "/").status));
+        }
+        // Longer than nginx keeps an idle connection: the pooled one is closed by then.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    assert!(
+        statuses.iter().all(|(_, _, status)| *status == 200),
+        "{statuses:?}\n{}",
+        gateway.logs()
+    );
+}
+
+#[test]
+fn upstream_that_breaks_the_protocol_gets_a_502() {
+    for (label, script) in [
+        ("closes without answering", &b""[..]),
+        ("answers garbage", &b"NOT HTTP AT ALL\r\n\r\n"[..]),
+        ("cuts the head short", &b"HTTP/1.1 200 OK\r\nContent-Le"[..]),
+    ] {
+        let upstream = ScriptedUpstream::start(script);
+        let gateway = Gateway::start(&app_config(&[upstream.url()], ""));
+        let response = http_get(gateway.http_addr(), "a.gov.vn", "/").unwrap();
+        assert_eq!(response.status, 502, "{label}: {}", response.text());
+        assert!(response.header("x-request-id").is_some(), "{label}");
     }
 }

@@ -13,7 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use super::body::{RequestBody, RequestBodyError};
 use super::pool::{self, ConnectError, PooledConnection, WorkerPool};
 use super::table::App;
-use super::upstream::Upstream;
+use super::upstream::{InFlight, Upstream};
 use crate::metrics::UpstreamErrorKind;
 
 /// Why no response came back from the upstreams.
@@ -106,14 +106,15 @@ async fn exchange(
     mut request: Request<RequestBody>,
 ) -> Result<Forwarded, Attempt> {
     set_upstream_target(&mut request, upstream, relative_uri, app.preserve_host);
-    let _in_flight = upstream.start_request();
+    // Counted until the response body ends (it travels with the pooled connection).
+    let in_flight = upstream.start_request();
     // A pooled connection first; if it turns out not to be usable, the request comes back unsent.
     while let Some(mut sender) = pool.checkout(upstream.pool_key, app.idle_timeout) {
         if sender.ready().await.is_err() {
             continue;
         }
         match send(app, &mut sender, request).await {
-            Ok(response) => return Ok(finish(pool, upstream, sender, response)),
+            Ok(response) => return Ok(finish(pool, upstream, sender, response, in_flight)),
             Err(SendFailure::Unsent(returned)) => request = returned,
             Err(SendFailure::Failed(error)) => return Err(Attempt::Failed(error)),
         }
@@ -124,7 +125,7 @@ async fn exchange(
     };
     upstream.record_connect_success();
     match send(app, &mut sender, request).await {
-        Ok(response) => Ok(finish(pool, upstream, sender, response)),
+        Ok(response) => Ok(finish(pool, upstream, sender, response, in_flight)),
         Err(SendFailure::Unsent(returned)) => {
             let error = ConnectError::Io(upstream.authority.to_string(), std::io::Error::other("new connection was not ready"));
             Err(Attempt::NotSent(error, Box::new(returned)))
@@ -133,10 +134,16 @@ async fn exchange(
     }
 }
 
-fn finish(pool: &Arc<WorkerPool>, upstream: &Upstream, sender: SendRequest<RequestBody>, response: Response<Incoming>) -> Forwarded {
+fn finish(
+    pool: &Arc<WorkerPool>,
+    upstream: &Upstream,
+    sender: SendRequest<RequestBody>,
+    response: Response<Incoming>,
+    in_flight: InFlight,
+) -> Forwarded {
     // A switched protocol owns the connection from now on: it never returns to the pool.
     let connection = (response.status() != http::StatusCode::SWITCHING_PROTOCOLS)
-        .then(|| PooledConnection::new(pool.clone(), upstream.pool_key, sender));
+        .then(|| PooledConnection::new(pool.clone(), upstream.pool_key, sender, in_flight));
     Forwarded { response, connection }
 }
 

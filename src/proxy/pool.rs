@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::body::RequestBody;
-use super::upstream::Upstream;
+use super::upstream::{InFlight, Upstream};
 
 /// Most idle connections kept per upstream per worker.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
@@ -86,11 +86,14 @@ pub struct PooledConnection {
     pool: Arc<WorkerPool>,
     pool_key: usize,
     sender: SendRequest<RequestBody>,
+    /// The request stays counted on its upstream (least-connections) until its response
+    /// body has been read or abandoned, not just until the head arrived.
+    _in_flight: InFlight,
 }
 
 impl PooledConnection {
-    pub fn new(pool: Arc<WorkerPool>, pool_key: usize, sender: SendRequest<RequestBody>) -> Self {
-        Self { pool, pool_key, sender }
+    pub fn new(pool: Arc<WorkerPool>, pool_key: usize, sender: SendRequest<RequestBody>, in_flight: InFlight) -> Self {
+        Self { pool, pool_key, sender, _in_flight: in_flight }
     }
 
     /// Gives the connection back for reuse (call only once its response was read to the end).
