@@ -142,7 +142,9 @@ fn declared_oversized_body_is_refused_before_any_upstream_connection() {
     .unwrap();
     assert_eq!(response.status, 413, "{}", response.text());
     assert!(response.header("x-request-id").is_some());
-    assert!(response.text().contains(response.header("x-request-id").unwrap()));
+    assert!(response
+        .text()
+        .contains(response.header("x-request-id").unwrap()));
 
     untouched.set_nonblocking(true).unwrap();
     match untouched.accept() {
@@ -186,7 +188,10 @@ fn oversized_chunked_body_is_refused_and_never_completed_upstream() {
     for received in upstream.received() {
         let text = String::from_utf8_lossy(&received);
         let body_bytes = text.bytes().filter(|b| *b == b'a').count();
-        assert!(body_bytes <= 1024 + 512, "upstream got {body_bytes} body bytes");
+        assert!(
+            body_bytes <= 1024 + 512,
+            "upstream got {body_bytes} body bytes"
+        );
         assert!(
             !text.ends_with("0\r\n\r\n"),
             "upstream got a complete request: {text}"
@@ -202,7 +207,9 @@ struct PatternCheck {
 
 impl PatternCheck {
     fn new() -> Self {
-        let block = (0..DOWNLOAD_CHUNK_BYTES as u64).map(download_byte).collect();
+        let block = (0..DOWNLOAD_CHUNK_BYTES as u64)
+            .map(download_byte)
+            .collect();
         Self { block, offset: 0 }
     }
 

@@ -57,7 +57,11 @@ fn dead_upstream_gets_a_502_page_without_waiting_for_the_connect_timeout() {
     ));
     let started = Instant::now();
     let response = http_get(gateway.http_addr(), "a.gov.vn", "/").unwrap();
-    assert!(started.elapsed() < HANG_BOUND, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < HANG_BOUND,
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(response.status, 502, "{}", response.text());
     let request_id = response.header("x-request-id").expect("request id");
     assert!(response.text().contains(request_id));
@@ -88,14 +92,18 @@ fn upstream_that_never_answers_gets_a_504() {
     );
     // The same upstream still answers what it can.
     assert_eq!(
-        http_get(gateway.http_addr(), "a.gov.vn", "/").unwrap().status,
+        http_get(gateway.http_addr(), "a.gov.vn", "/")
+            .unwrap()
+            .status,
         200
     );
 }
 
 fn upstream_name(response: &RawResponse) -> String {
     assert_eq!(response.status, 200, "{}", response.text());
-    field(&response.text(), "name").unwrap_or_default().to_string()
+    field(&response.text(), "name")
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -118,7 +126,9 @@ fn idempotent_requests_are_retried_elsewhere_and_posts_are_not() {
         &[nothing_listening(), upstreams.url(0)],
         "health = { max_failures = 1000 }",
     ));
-    for method in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "GET", "GET", "GET"] {
+    for method in [
+        "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "GET", "GET", "GET",
+    ] {
         let response = send(&gateway, method, "/thu-lai");
         assert_eq!(response.status, 200, "{method}: {}", response.text());
         assert_eq!(response.header("x-upstream-name"), Some("song"), "{method}");
@@ -127,9 +137,19 @@ fn idempotent_requests_are_retried_elsewhere_and_posts_are_not() {
     assert!(errors_after_retries >= 2.0, "{errors_after_retries}");
 
     // A POST that found the dead upstream is not sent again: it may not be safe to repeat.
-    let statuses: Vec<u16> = (0..6).map(|_| send(&gateway, "POST", "/nop").status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| send(&gateway, "POST", "/nop").status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
     for pair in statuses.windows(2) {
         assert_ne!(pair[0], pair[1], "{statuses:?}");
     }
@@ -201,7 +221,12 @@ fn least_connections_prefers_the_idle_upstream() {
         !slow.is_finished(),
         "the slow request ended before the quick ones: the test proves nothing"
     );
-    let slow_app = slow.join().unwrap().header("x-demo-app").unwrap().to_string();
+    let slow_app = slow
+        .join()
+        .unwrap()
+        .header("x-demo-app")
+        .unwrap()
+        .to_string();
     for app in &quick {
         assert_ne!(*app, slow_app, "{quick:?} while {slow_app} was busy");
     }
@@ -250,18 +275,29 @@ fn least_connections_counts_a_response_still_streaming() {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(slow.read(&mut byte).unwrap(), 1, "slow response ended early");
+        assert_eq!(
+            slow.read(&mut byte).unwrap(),
+            1,
+            "slow response ended early"
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let busy = if head.contains("x-upstream-name: mot") { "mot" } else { "hai" };
+    let busy = if head.contains("x-upstream-name: mot") {
+        "mot"
+    } else {
+        "hai"
+    };
 
     let quick: Vec<String> = (0..5)
         .map(|_| upstream_name(&http_get(addr, "a.gov.vn", "/").unwrap()))
         .collect();
     let mut rest = Vec::new();
     slow.read_to_end(&mut rest).unwrap();
-    assert!(rest.len() > 1024, "the slow body was not streaming any more");
+    assert!(
+        rest.len() > 1024,
+        "the slow body was not streaming any more"
+    );
     for name in &quick {
         assert_ne!(name, busy, "{quick:?} while {busy} was streaming a body");
     }
@@ -282,10 +318,18 @@ fn oversized_request_heads_get_431() {
         .unwrap()
         .status
     };
-    let header_lines = |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: {i}\r\n")).collect() };
+    let header_lines =
+        |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: {i}\r\n")).collect() };
 
     // Within both limits.
-    assert_eq!(request(&format!("X-Big: {}\r\n{}", "a".repeat(2048), header_lines(10))), 200);
+    assert_eq!(
+        request(&format!(
+            "X-Big: {}\r\n{}",
+            "a".repeat(2048),
+            header_lines(10)
+        )),
+        200
+    );
     // One header far beyond the byte limit.
     assert_eq!(request(&format!("X-Big: {}\r\n", "a".repeat(8000))), 431);
     // Too many small headers.
@@ -329,7 +373,11 @@ fn slowloris_client_is_disconnected_after_the_header_read_timeout() {
             break;
         }
     }
-    assert_eq!(upstreams.nginx.access_log(), "", "the partial head was forwarded");
+    assert_eq!(
+        upstreams.nginx.access_log(),
+        "",
+        "the partial head was forwarded"
+    );
 }
 
 #[test]

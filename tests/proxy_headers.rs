@@ -60,7 +60,10 @@ fn hop_by_hop_headers_do_not_reach_the_upstream() {
     assert_eq!(seen.header("te"), Some("trailers"));
 
     // An Upgrade that is not a WebSocket handshake is a hop-by-hop request, not forwarded.
-    let (_, seen) = seen_with(&gateway, "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n");
+    let (_, seen) = seen_with(
+        &gateway,
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+    );
     assert_eq!(seen.header("upgrade"), None);
     let (_, seen) = seen_with(&gateway, "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n");
     assert_eq!(seen.header("upgrade"), None);
@@ -115,7 +118,8 @@ fn custom_identity_prefixes_are_stripped() {
     assert_eq!(seen.header("x-namdinh-other"), Some("giu"));
 }
 
-const SPOOFED_FORWARDING: &str = "X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4;proto=https\r\n\
+const SPOOFED_FORWARDING: &str =
+    "X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4;proto=https\r\n\
      X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n";
 
 #[test]
@@ -138,7 +142,10 @@ fn forwarding_headers_from_an_untrusted_peer_are_replaced() {
     let (_, seen) = seen_with(&gateway, "");
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(seen.header("x-forwarded-host"), Some("motcua.namdinh.gov.vn"));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some("motcua.namdinh.gov.vn")
+    );
 }
 
 #[test]
@@ -238,7 +245,13 @@ fn hop_by_hop_headers_of_the_upstream_response_do_not_reach_the_client() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.text(), "ok");
     assert_eq!(response.header("x-app"), Some("giu"));
-    for gone in ["x-internal-hop", "keep-alive", "proxy-connection", "upgrade", "trailer"] {
+    for gone in [
+        "x-internal-hop",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "trailer",
+    ] {
         assert_eq!(response.header(gone), None, "{gone} reached the client");
     }
     // The gateway's request id replaces whatever the upstream said.

@@ -170,7 +170,11 @@ fn longest_path_prefix_on_a_segment_boundary_wins() {
     assert_eq!(name("/"), "wild");
 
     // Without strip_prefix the upstream sees the full path.
-    let (_, uri, _) = routed(&gateway, "portal.namdinh.gov.vn", "/qlvb/van-ban-den?trang=2");
+    let (_, uri, _) = routed(
+        &gateway,
+        "portal.namdinh.gov.vn",
+        "/qlvb/van-ban-den?trang=2",
+    );
     assert_eq!(uri, "/qlvb/van-ban-den?trang=2");
 }
 
@@ -185,7 +189,10 @@ fn strip_prefix_and_upstream_base_path_rewrite_the_uri() {
     assert_eq!(uri("strip.gov.vn", "/mot-cua?x=1"), "/?x=1");
     assert_eq!(uri("strip.gov.vn", "/mot-cua/a/mot-cua/b"), "/a/mot-cua/b");
     // Outside the prefix, the strip app does not answer at all.
-    assert_eq!(upstream_name(&gateway, "strip.gov.vn", "/mot-cuax"), "anyhost");
+    assert_eq!(
+        upstream_name(&gateway, "strip.gov.vn", "/mot-cuax"),
+        "anyhost"
+    );
 
     assert_eq!(uri("base.gov.vn", "/a/b?c=d"), "/base/path/a/b?c=d");
     assert_eq!(uri("base.gov.vn", "/"), "/base/path/");
@@ -211,13 +218,18 @@ fn preserve_host_decides_which_host_the_upstream_sees() {
 
 fn assert_branded_not_found(response: &RawResponse) {
     assert_eq!(response.status, 404, "{}", response.text());
-    let request_id = response.header("x-request-id").expect("X-Request-Id header");
+    let request_id = response
+        .header("x-request-id")
+        .expect("X-Request-Id header");
     assert!(!request_id.is_empty());
     let content_type = response.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let page = response.text();
     assert!(page.contains("Không tìm thấy trang"), "{page}");
-    assert!(page.contains(request_id), "page lacks id {request_id}: {page}");
+    assert!(
+        page.contains(request_id),
+        "page lacks id {request_id}: {page}"
+    );
 }
 
 #[test]
@@ -353,7 +365,12 @@ fn dot_segments_cannot_climb_out_of_an_app_prefix() {
     assert!(!log.contains("khac"), "{log}");
 
     // Dots inside a segment are ordinary names.
-    for path in ["/qlvb/bao-cao..pdf", "/qlvb/.well-known/x", "/qlvb/...", "/qlvb/.an"] {
+    for path in [
+        "/qlvb/bao-cao..pdf",
+        "/qlvb/.well-known/x",
+        "/qlvb/...",
+        "/qlvb/.an",
+    ] {
         let (name, uri, _) = routed(&gateway, "portal.namdinh.gov.vn", path);
         assert_eq!(name, "qlvb", "{path}");
         assert_eq!(uri, path);
