@@ -311,3 +311,45 @@ fn gigabyte_upload_streams_intact_with_flat_memory() {
         "peak RSS grew from {before} KiB to {after} KiB during a 1 GiB upload"
     );
 }
+
+#[test]
+fn expect_continue_with_an_oversized_body_is_refused_without_reading_it() {
+    let untouched = TcpListener::bind("127.0.0.1:0").unwrap();
+    let gateway = gateway_to(
+        &format!("http://{}", untouched.local_addr().unwrap()),
+        "1KiB",
+    );
+    let mut stream = std::net::TcpStream::connect(gateway.http_addr()).unwrap();
+    stream
+        .write_all(
+            b"PUT /tai-len HTTP/1.1\r\nHost: a.gov.vn\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    untouched.set_nonblocking(true).unwrap();
+    assert!(untouched.accept().is_err(), "the upstream was contacted");
+}
+
+#[test]
+fn http10_client_gets_a_streamed_body_without_chunked_framing() {
+    let demo = DemoApps::start().unwrap();
+    let gateway = gateway_to(&format!("http://{}", demo.documents), "1KiB");
+    let len = 3 * DOWNLOAD_CHUNK_BYTES as u64 + 123;
+    let response = http_request(
+        gateway.http_addr(),
+        &format!("GET /download?bytes={len} HTTP/1.0\r\nHost: a.gov.vn\r\n\r\n"),
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("transfer-encoding"), None);
+    assert_eq!(response.body.len() as u64, len);
+    let mut check = PatternCheck::new();
+    check.check(&response.body);
+}

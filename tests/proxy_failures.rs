@@ -460,3 +460,27 @@ fn upstream_that_breaks_the_protocol_gets_a_502() {
         assert!(response.header("x-request-id").is_some(), "{label}");
     }
 }
+
+#[test]
+fn with_retries_off_even_a_get_is_not_retried() {
+    let upstreams = NamedUpstreams::start(&["song"]);
+    let gateway = Gateway::start(&app_config(
+        &[nothing_listening(), upstreams.url(0)],
+        "retries = 0\nhealth = { max_failures = 1000 }",
+    ));
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            http_get(gateway.http_addr(), "a.gov.vn", "/")
+                .unwrap()
+                .status
+        })
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        3,
+        "{statuses:?}"
+    );
+    for pair in statuses.windows(2) {
+        assert_ne!(pair[0], pair[1], "{statuses:?}");
+    }
+}

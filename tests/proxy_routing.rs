@@ -376,3 +376,15 @@ fn dot_segments_cannot_climb_out_of_an_app_prefix() {
         assert_eq!(uri, path);
     }
 }
+
+#[test]
+fn raw_utf8_in_the_request_target_reaches_the_upstream_unchanged() {
+    let demo = DemoApps::start().unwrap();
+    let gateway = Gateway::start(&format!(
+        "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"http://{}\"]\n",
+        demo.one_stop_shop
+    ));
+    let (_, seen) = request_seen(&gateway, "a.gov.vn", "/hồ-sơ/api/request?q=đ&x=NamĐịnh", "");
+    assert_eq!(seen.path, "/hồ-sơ/api/request");
+    assert_eq!(seen.raw_query.as_deref(), Some("q=đ&x=NamĐịnh"));
+}
