@@ -484,3 +484,41 @@ fn with_retries_off_even_a_get_is_not_retried() {
         assert_ne!(pair[0], pair[1], "{statuses:?}");
     }
 }
+
+/// Everything the gateway sends back for `GET /` until it closes the connection.
+fn raw_answer(gateway: &Gateway) -> Vec<u8> {
+    let mut stream = TcpStream::connect(gateway.http_addr()).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a.gov.vn\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    stream.set_read_timeout(Some(HANG_BOUND)).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn a_body_cut_short_upstream_is_not_passed_on_as_complete() {
+    // Chunked: the gateway re-frames the body, so it must not invent the last chunk.
+    let chunked = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nonly part",
+    );
+    let gateway = Gateway::start(&app_config(&[chunked.url()], ""));
+    let answer = raw_answer(&gateway);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("hello"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a truncated body was terminated as if complete: {text:?}"
+    );
+
+    // Content-Length: the client can tell from the length, which must be passed on.
+    let sized = ScriptedUpstream::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+    let gateway = Gateway::start(&app_config(&[sized.url()], ""));
+    let answer = raw_answer(&gateway);
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(text.contains("content-length: 100\r\n"), "{text}");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    assert!(body.len() < 100, "{text}");
+}

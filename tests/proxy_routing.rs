@@ -6,7 +6,8 @@ mod support;
 
 use govgate::demo::DemoApps;
 use support::gateway::{http_get, http_request, Gateway, RawResponse};
-use support::proxy::{field, request_seen, NamedUpstreams};
+use govgate::demo::RequestSeen;
+use support::proxy::{curl, field, request_seen, NamedUpstreams};
 
 const ROUTED_NAMES: [&str; 10] = [
     "exact",
@@ -387,4 +388,51 @@ fn raw_utf8_in_the_request_target_reaches_the_upstream_unchanged() {
     let (_, seen) = request_seen(&gateway, "a.gov.vn", "/hồ-sơ/api/request?q=đ&x=NamĐịnh", "");
     assert_eq!(seen.path, "/hồ-sơ/api/request");
     assert_eq!(seen.raw_query.as_deref(), Some("q=đ&x=NamĐịnh"));
+}
+
+#[test]
+fn http2_requests_route_by_their_authority() {
+    let demo = DemoApps::start().unwrap();
+    let gateway = Gateway::start(&format!(
+        r#"
+[server]
+http_listen = "{{http_listen}}"
+h2c = true
+
+[[apps]]
+id = "mot-cua"
+name = "Một cửa"
+hosts = ["motcua.namdinh.gov.vn"]
+upstreams = ["http://{}"]
+"#,
+        demo.one_stop_shop
+    ));
+    let port = gateway.http_addr().port();
+    let fetch = |host: &str| {
+        curl(&[
+            "--http2-prior-knowledge",
+            "--connect-to",
+            &format!("{host}:{port}:127.0.0.1:{port}"),
+            "-w",
+            "\n%{http_version} %{http_code}",
+            &format!("http://{host}:{port}/ho-so/api/request?q=h%E1%BB%93"),
+        ])
+    };
+    let output = fetch("motcua.namdinh.gov.vn");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (json, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "2 200", "{text}");
+    let seen: RequestSeen = serde_json::from_str(json).unwrap();
+    assert_eq!(seen.path, "/ho-so/api/request");
+    assert_eq!(seen.raw_query.as_deref(), Some("q=h%E1%BB%93"));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(format!("motcua.namdinh.gov.vn:{port}").as_str())
+    );
+    assert_eq!(seen.header("host"), Some(demo.one_stop_shop.to_string().as_str()));
+
+    let output = fetch("khac.namdinh.gov.vn");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(text.ends_with("\n2 404"), "{text}");
+    assert!(text.contains("Không tìm thấy trang"), "{text}");
 }
