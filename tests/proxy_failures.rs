@@ -522,3 +522,36 @@ fn a_body_cut_short_upstream_is_not_passed_on_as_complete() {
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     assert!(body.len() < 100, "{text}");
 }
+
+#[test]
+fn idle_client_connections_are_closed() {
+    let upstreams = NamedUpstreams::start(&["song"]);
+    let gateway = Gateway::start(&format!(
+        "[server]\nhttp_listen = \"{{http_listen}}\"\nheader_read_timeout = \"1s\"\nkeepalive_timeout = \"2s\"\n{}",
+        app_config(&[upstreams.url(0)], "")
+    ));
+    // A connection that never sends a byte.
+    let mut silent = TcpStream::connect(gateway.http_addr()).unwrap();
+    // A keep-alive connection after one complete exchange.
+    let mut kept = TcpStream::connect(gateway.http_addr()).unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: a.gov.vn\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"name=song\n") {
+        assert_eq!(kept.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let started = Instant::now();
+    for (label, stream) in [("silent", &mut silent), ("kept-alive", &mut kept)] {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        while !closed_by_peer(stream) {
+            assert!(
+                started.elapsed() < HANG_BOUND,
+                "{label} connection still open after {HANG_BOUND:?}"
+            );
+        }
+    }
+}
