@@ -37,15 +37,24 @@ pub struct Upstream {
 impl Upstream {
     pub fn parse(pool_key: usize, url: &str) -> Result<Self, UpstreamUrlError> {
         let invalid = |why: &str| UpstreamUrlError::Invalid(url.to_string(), why.to_string());
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         let tls = match uri.scheme() {
             Some(s) if *s == Scheme::HTTP => false,
             Some(s) if *s == Scheme::HTTPS => true,
             _ => return Err(invalid("the scheme must be http or https")),
         };
-        let authority = uri.authority().cloned().ok_or_else(|| invalid("a host is required"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("a host is required"))?;
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').into();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .into();
         let base_path = uri.path().trim_end_matches('/').into();
         Ok(Self {
             pool_key,
@@ -121,7 +130,10 @@ pub struct HealthPolicy {
 
 impl From<&PassiveHealth> for HealthPolicy {
     fn from(cfg: &PassiveHealth) -> Self {
-        Self { max_failures: cfg.max_failures.max(1), eject_for: cfg.eject_for.get() }
+        Self {
+            max_failures: cfg.max_failures.max(1),
+            eject_for: cfg.eject_for.get(),
+        }
     }
 }
 
@@ -136,14 +148,25 @@ pub struct UpstreamSet {
 
 impl UpstreamSet {
     pub fn new(upstreams: Vec<Arc<Upstream>>, balance: Balance, health: HealthPolicy) -> Self {
-        Self { upstreams: upstreams.into(), balance, next: AtomicUsize::new(0), health }
+        Self {
+            upstreams: upstreams.into(),
+            balance,
+            next: AtomicUsize::new(0),
+            health,
+        }
     }
 
     /// Picks an upstream, skipping ejected ones and any in `tried`. When every untried
     /// upstream is ejected, the one whose ejection ends first is used anyway: a possibly
     /// recovered upstream beats a certain 502.
     pub fn pick(&self, tried: &[usize]) -> Option<&Arc<Upstream>> {
-        let candidates = || self.upstreams.iter().enumerate().filter(|(i, _)| !tried.contains(i)).map(|(_, u)| u);
+        let candidates = || {
+            self.upstreams
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !tried.contains(i))
+                .map(|(_, u)| u)
+        };
         if self.upstreams.len() == 1 {
             return candidates().next();
         }
@@ -158,14 +181,18 @@ impl UpstreamSet {
                     .map(|i| &self.upstreams[i])
                     .find(|u| u.available(now))
             }
-            Balance::LeastConnections => candidates().filter(|u| u.available(now)).min_by_key(|u| u.in_flight()),
+            Balance::LeastConnections => candidates()
+                .filter(|u| u.available(now))
+                .min_by_key(|u| u.in_flight()),
         };
         healthy.or_else(|| candidates().min_by_key(|u| u.ejected_until_ms.load(Ordering::Relaxed)))
     }
 
     /// Index of an upstream in this set (for the `tried` list).
     pub fn index_of(&self, upstream: &Upstream) -> Option<usize> {
-        self.upstreams.iter().position(|u| std::ptr::eq(&**u, upstream))
+        self.upstreams
+            .iter()
+            .position(|u| std::ptr::eq(&**u, upstream))
     }
 }
 
@@ -180,8 +207,19 @@ mod tests {
     use super::*;
 
     fn set(n: usize, balance: Balance) -> UpstreamSet {
-        let ups = (0..n).map(|i| Arc::new(Upstream::parse(i, &format!("http://127.0.0.1:{}", 9000 + i)).unwrap())).collect();
-        UpstreamSet::new(ups, balance, HealthPolicy { max_failures: 2, eject_for: Duration::from_secs(60) })
+        let ups = (0..n)
+            .map(|i| {
+                Arc::new(Upstream::parse(i, &format!("http://127.0.0.1:{}", 9000 + i)).unwrap())
+            })
+            .collect();
+        UpstreamSet::new(
+            ups,
+            balance,
+            HealthPolicy {
+                max_failures: 2,
+                eject_for: Duration::from_secs(60),
+            },
+        )
     }
 
     #[test]
