@@ -23,7 +23,9 @@ const ACKS_BEFORE_KILL: usize = 40;
 /// and `hold` (open the store, print `OPEN`, then wait to be killed).
 #[tokio::test]
 async fn child_process() {
-    let Ok(path) = std::env::var(CHILD_PATH_VAR) else { return };
+    let Ok(path) = std::env::var(CHILD_PATH_VAR) else {
+        return;
+    };
     let store = RedbStore::open(Path::new(&path)).await.unwrap();
     let mut out = std::io::stdout().lock();
     match std::env::var(CHILD_MODE_VAR).as_deref() {
@@ -34,11 +36,28 @@ async fn child_process() {
         }
         _ => {
             for i in 0u64.. {
-                store.put(&format!("session:{i}"), format!("value-{i}").as_bytes(), None).await.unwrap();
-                store.put(&format!("oidc:code:{i}"), b"code", Some(Duration::from_secs(3600))).await.unwrap();
+                store
+                    .put(
+                        &format!("session:{i}"),
+                        format!("value-{i}").as_bytes(),
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                store
+                    .put(
+                        &format!("oidc:code:{i}"),
+                        b"code",
+                        Some(Duration::from_secs(3600)),
+                    )
+                    .await
+                    .unwrap();
                 let taken = store.take(&format!("oidc:code:{i}")).await.unwrap();
                 assert!(taken.is_some());
-                let count = store.increment("counter", 1, Duration::from_secs(3600)).await.unwrap();
+                let count = store
+                    .increment("counter", 1, Duration::from_secs(3600))
+                    .await
+                    .unwrap();
                 writeln!(out, "ACK {i} {count}").unwrap();
                 out.flush().unwrap();
             }
@@ -48,7 +67,13 @@ async fn child_process() {
 
 fn spawn_child(path: &Path, mode: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_PATH_VAR, path)
         .env(CHILD_MODE_VAR, mode)
         .stdin(Stdio::null())
@@ -83,7 +108,10 @@ async fn acknowledged_writes_survive_kill_9() {
 
     let mut acknowledged: Vec<(u64, i64)> = Vec::new();
     while acknowledged.len() < ACKS_BEFORE_KILL {
-        let line = lines.next().expect("child exited before enough acknowledgements").unwrap();
+        let line = lines
+            .next()
+            .expect("child exited before enough acknowledgements")
+            .unwrap();
         acknowledged.extend(parse_ack(&line));
     }
     // SIGKILL: no destructor, no flush, no graceful close.
@@ -95,20 +123,36 @@ async fn acknowledged_writes_survive_kill_9() {
         acknowledged.extend(parse_ack(&line));
     }
 
-    let store = open(&StoreConfig { path: Some(path.clone()), ..StoreConfig::default() }, Path::new("/unused"))
-        .await
-        .unwrap();
+    let store = open(
+        &StoreConfig {
+            path: Some(path.clone()),
+            ..StoreConfig::default()
+        },
+        Path::new("/unused"),
+    )
+    .await
+    .unwrap();
     for (i, _) in &acknowledged {
         assert_eq!(
             store.get(&format!("session:{i}")).await.unwrap(),
             Some(format!("value-{i}").into_bytes()),
             "acknowledged write {i} lost after kill -9"
         );
-        assert_eq!(store.get(&format!("oidc:code:{i}")).await.unwrap(), None, "acknowledged take {i} undone");
+        assert_eq!(
+            store.get(&format!("oidc:code:{i}")).await.unwrap(),
+            None,
+            "acknowledged take {i} undone"
+        );
     }
     let last_count = acknowledged.iter().map(|(_, count)| *count).max().unwrap();
-    let counter = store.increment("counter", 0, Duration::from_secs(3600)).await.unwrap();
-    assert!(counter >= last_count, "counter {counter} went back below acknowledged {last_count}");
+    let counter = store
+        .increment("counter", 0, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(
+        counter >= last_count,
+        "counter {counter} went back below acknowledged {last_count}"
+    );
     assert!(acknowledged.len() >= ACKS_BEFORE_KILL);
 }
 
@@ -125,13 +169,22 @@ async fn a_second_process_gets_a_clear_error_on_a_locked_file() {
     let mut child = KillOnDrop(spawn_child(&path, "hold"));
     let stdout = child.0.stdout.take().unwrap();
     // The test harness prints its own text first, and on the same line.
-    let opened = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line.ends_with("OPEN"));
+    let opened = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.ends_with("OPEN"));
     assert!(opened, "child exited before opening the store");
 
-    let error = RedbStore::open(&path).await.err().expect("opening a locked file must fail");
+    let error = RedbStore::open(&path)
+        .await
+        .err()
+        .expect("opening a locked file must fail");
     match &error {
         StoreError::Config(message) => {
-            assert!(message.contains(&path.display().to_string()), "names the file: {message}");
+            assert!(
+                message.contains(&path.display().to_string()),
+                "names the file: {message}"
+            );
             assert!(message.contains("locked"), "says why: {message}");
         }
         other => panic!("expected a configuration error, got {other:?}"),
@@ -139,7 +192,9 @@ async fn a_second_process_gets_a_clear_error_on_a_locked_file() {
 
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let store = RedbStore::open(&path).await.expect("the lock dies with its process");
+    let store = RedbStore::open(&path)
+        .await
+        .expect("the lock dies with its process");
     store.put("k", b"v", None).await.unwrap();
 }
 
@@ -149,10 +204,16 @@ async fn sweep_removes_only_expired_values_in_batches() {
     let store = RedbStore::open(&path).await.unwrap();
     let short = Duration::from_millis(200);
     for i in 0..1100 {
-        store.put(&format!("expiring:{i:04}"), b"x", Some(short)).await.unwrap();
+        store
+            .put(&format!("expiring:{i:04}"), b"x", Some(short))
+            .await
+            .unwrap();
     }
     store.put("live:forever", b"x", None).await.unwrap();
-    store.put("live:long", b"x", Some(Duration::from_secs(3600))).await.unwrap();
+    store
+        .put("live:long", b"x", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
     assert_eq!(store.stored_entries().await.unwrap(), 1102);
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -160,7 +221,11 @@ async fn sweep_removes_only_expired_values_in_batches() {
         assert!(Instant::now() < deadline, "values never expired");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.sweep_expired().await.unwrap(), 1100, "more than one batch is swept");
+    assert_eq!(
+        store.sweep_expired().await.unwrap(),
+        1100,
+        "more than one batch is swept"
+    );
     assert_eq!(store.sweep_expired().await.unwrap(), 0);
     assert_eq!(store.stored_entries().await.unwrap(), 2);
     assert!(store.get("live:forever").await.unwrap().is_some());
@@ -170,14 +235,26 @@ async fn sweep_removes_only_expired_values_in_batches() {
 #[tokio::test]
 async fn background_sweeper_removes_expired_values() {
     let (_dir, path) = store_file();
-    let store = RedbStore::open_with_sweep_interval(&path, Duration::from_millis(100)).await.unwrap();
+    let store = RedbStore::open_with_sweep_interval(&path, Duration::from_millis(100))
+        .await
+        .unwrap();
     for i in 0..20 {
-        store.put(&format!("expiring:{i}"), b"x", Some(Duration::from_millis(100))).await.unwrap();
+        store
+            .put(
+                &format!("expiring:{i}"),
+                b"x",
+                Some(Duration::from_millis(100)),
+            )
+            .await
+            .unwrap();
     }
     store.put("live", b"x", None).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     while store.stored_entries().await.unwrap() != 1 {
-        assert!(Instant::now() < deadline, "the background sweeper never removed expired values");
+        assert!(
+            Instant::now() < deadline,
+            "the background sweeper never removed expired values"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(store.get("live").await.unwrap().as_deref(), Some(&b"x"[..]));
@@ -189,12 +266,31 @@ async fn values_survive_a_clean_reopen() {
     {
         let store = RedbStore::open(&path).await.unwrap();
         store.put("session:a", b"kept", None).await.unwrap();
-        store.put("session:b", b"expires", Some(Duration::from_millis(1))).await.unwrap();
-        assert_eq!(store.increment("counter", 3, Duration::from_secs(3600)).await.unwrap(), 3);
+        store
+            .put("session:b", b"expires", Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .increment("counter", 3, Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            3
+        );
     }
     let store = RedbStore::open(&path).await.unwrap();
-    assert_eq!(store.get("session:a").await.unwrap().as_deref(), Some(&b"kept"[..]));
-    assert_eq!(store.increment("counter", 1, Duration::from_secs(3600)).await.unwrap(), 4, "keeps counting");
+    assert_eq!(
+        store.get("session:a").await.unwrap().as_deref(),
+        Some(&b"kept"[..])
+    );
+    assert_eq!(
+        store
+            .increment("counter", 1, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        4,
+        "keeps counting"
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     while store.get("session:b").await.unwrap().is_some() {
         assert!(Instant::now() < deadline, "expiry is lost across reopen");
