@@ -761,3 +761,63 @@ async fn redis_sentinel_failover_is_followed_without_reopening() {
         Some(&b"2"[..])
     );
 }
+
+#[tokio::test]
+async fn redis_cluster_node_outage_gives_unavailable_and_recovers() {
+    let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let config = redis_store_config(redis_config(RedisMode::Cluster, cluster.urls()));
+    let store = open(&config, std::path::Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..30).map(|i| format!("session:{i}")).collect();
+    for key in &keys {
+        store.put(key, b"v", None).await.unwrap();
+    }
+
+    cluster.nodes[0].stop();
+    let mut unavailable = 0;
+    for key in &keys {
+        match within_bound("put with a node down", store.put(key, b"w", None)).await {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            Err(other) => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+    assert!(
+        unavailable > 0,
+        "keys on the stopped node's slots cannot be written"
+    );
+
+    cluster.nodes[0].restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for key in &keys {
+        while within_bound("put after node restart", store.put(key, b"x", None))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "store never recovered after the node came back"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(store.get(key).await.unwrap().as_deref(), Some(&b"x"[..]));
+    }
+}
+
+#[tokio::test]
+async fn redis_cluster_down_at_startup_opens_and_reports_unavailable() {
+    let urls = vec![format!("redis://127.0.0.1:{}", support::free_port())];
+    let store = open(
+        &redis_store_config(redis_config(RedisMode::Cluster, urls)),
+        std::path::Path::new("/nonexistent"),
+    )
+    .await
+    .unwrap();
+    let error = within_bound("cluster ping with no redis", store.ping())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+}

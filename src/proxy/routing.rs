@@ -64,7 +64,9 @@ impl RoutingTable {
             }
         }
         table.wildcard = wildcard.into_iter().collect();
-        table.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        table
+            .wildcard
+            .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         for routes in table
             .exact
             .values_mut()

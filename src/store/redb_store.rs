@@ -13,7 +13,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
 use super::{Store, StoreError};
 
@@ -81,7 +84,16 @@ impl RedbStore {
         self.blocking(sweep).await
     }
 
-    /// Runs `work` against the database on the blocking pool.
+    /// How many records the file holds, expired ones not yet swept included (for metrics).
+    pub async fn stored_entries(&self) -> Result<u64, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(ENTRIES)?;
+            Ok(table.len()?)
+        })
+        .await
+    }
+
     /// Runs `work` against the database on the blocking pool.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where

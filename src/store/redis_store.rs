@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
@@ -59,9 +59,8 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Builds the client for the configured mode. Standalone and Sentinel connect lazily
-    /// (a Redis that is down at start-up makes operations fail, not the gateway); Cluster
-    /// needs one seed node to answer within `connect_timeout`.
+    /// Builds the client for the configured mode. Every mode connects on first use: a Redis
+    /// that is down at start-up makes operations fail with `Unavailable`, not the gateway.
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         if config.urls.is_empty() {
             return Err(StoreError::Config(
@@ -71,7 +70,7 @@ impl RedisStore {
         let credentials = Credentials::load(config)?;
         let connector = match config.mode {
             RedisMode::Standalone => Connector::standalone(config, &credentials)?,
-            RedisMode::Cluster => Connector::cluster(config, &credentials).await?,
+            RedisMode::Cluster => Connector::cluster(config, &credentials)?,
             RedisMode::Sentinel => Connector::sentinel(config, &credentials)?,
         };
         Ok(RedisStore {
@@ -242,8 +241,8 @@ enum Connector {
     /// Reconnects by itself (in the background, with backoff) after Redis returns.
     Standalone(ConnectionManager),
     /// Follows slot moves and reconnects to nodes by itself.
-    Cluster(ClusterConnection),
-    Sentinel(SentinelConnector),
+    Cluster(Box<ClusterConnector>),
+    Sentinel(Box<SentinelConnector>),
 }
 
 impl Connector {
@@ -261,7 +260,7 @@ impl Connector {
         Ok(Connector::Standalone(manager))
     }
 
-    async fn cluster(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
+    fn cluster(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
         let mut nodes = Vec::with_capacity(config.urls.len());
         for url in &config.urls {
             nodes.push(
@@ -283,14 +282,10 @@ impl Connector {
         let client = builder
             .build()
             .map_err(|e| StoreError::Config(format!("redis cluster client: {e}")))?;
-        let connecting = client.get_async_connection();
-        let connection = tokio::time::timeout(config.connect_timeout.get(), connecting)
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable("redis cluster: no seed node answered in time".into())
-            })?
-            .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
-        Ok(Connector::Cluster(connection))
+        Ok(Connector::Cluster(Box::new(ClusterConnector {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        })))
     }
 
     fn sentinel(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
@@ -301,7 +296,7 @@ impl Connector {
             .map_err(|e| StoreError::Config(format!("redis sentinel urls: {e}")))?;
         let node_info = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(credentials.apply(redis::RedisConnectionInfo::default()));
-        Ok(Connector::Sentinel(SentinelConnector {
+        Ok(Connector::Sentinel(Box::new(SentinelConnector {
             sentinel: tokio::sync::Mutex::new(sentinel),
             master_name,
             node_info,
@@ -309,13 +304,13 @@ impl Connector {
                 .set_connection_timeout(Some(config.connect_timeout.get()))
                 .set_response_timeout(Some(config.command_timeout.get())),
             current: std::sync::Mutex::new(None),
-        }))
+        })))
     }
 
     async fn connection(&self) -> RedisResult<RedisConnection> {
         match self {
             Connector::Standalone(manager) => Ok(RedisConnection::Manager(manager.clone())),
-            Connector::Cluster(cluster) => Ok(RedisConnection::Cluster(cluster.clone())),
+            Connector::Cluster(cluster) => cluster.connection().await.map(RedisConnection::Cluster),
             Connector::Sentinel(sentinel) => sentinel
                 .connection()
                 .await
@@ -329,6 +324,22 @@ impl Connector {
         if let Connector::Sentinel(sentinel) = self {
             sentinel.forget();
         }
+    }
+}
+
+/// The cluster connection, made on first use (so the gateway starts while Redis is down);
+/// once made it follows slot moves and reconnects to nodes by itself.
+struct ClusterConnector {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl ClusterConnector {
+    async fn connection(&self) -> RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
     }
 }
 
@@ -483,7 +494,12 @@ fn presence(value: Option<&[u8]>) -> &'static str {
     }
 }
 
-/// Milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis rejects 0).
+/// Longest TTL sent to Redis (100 years); Redis rejects expiries past `i64` milliseconds.
+const MAX_TTL_MILLIS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis rejects 0) and at most `MAX_TTL_MILLIS`.
 fn ttl_millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_TTL_MILLIS)
 }

@@ -223,7 +223,7 @@ impl RedisSentinel {
         reply
             .lines()
             .filter_map(|line| line.trim().parse::<u16>().ok())
-            .last()
+            .next_back()
     }
 }
 
