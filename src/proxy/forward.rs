@@ -109,7 +109,7 @@ async fn exchange(
     mut request: Request<RequestBody>,
 ) -> Result<Forwarded, Attempt> {
     set_upstream_target(&mut request, upstream, relative_uri, app.preserve_host);
-    let _in_flight = upstream.start_request();
+    let _in_flight = app.upstreams.track(upstream);
     // A pooled connection first; if it turns out not to be usable, the request comes back unsent.
     while let Some(mut sender) = pool.checkout(upstream.pool_key, app.idle_timeout) {
         if sender.ready().await.is_err() {
@@ -218,8 +218,8 @@ fn set_upstream_target(
         *request.uri_mut() = relative_uri.clone();
     }
     if !preserve_host || !request.headers().contains_key(http::header::HOST) {
-        if let Ok(host) = http::HeaderValue::from_str(upstream.authority.as_str()) {
-            request.headers_mut().insert(http::header::HOST, host);
-        }
+        request
+            .headers_mut()
+            .insert(http::header::HOST, upstream.host_header.clone());
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
@@ -176,7 +177,7 @@ pub fn set_forwarding(headers: &mut HeaderMap, fwd: Forwarding<'_>) {
         headers.remove(&X_FORWARDED_HOST);
         headers.remove(&FORWARDED);
     }
-    append_list(headers, &X_FORWARDED_FOR, &peer.to_string());
+    append_list(headers, &X_FORWARDED_FOR, peer.to_string());
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
@@ -188,7 +189,7 @@ pub fn set_forwarding(headers: &mut HeaderMap, fwd: Forwarding<'_>) {
     append_list(
         headers,
         &FORWARDED,
-        &forwarded_element(peer, proto, fwd.host),
+        forwarded_element(peer, proto, fwd.host),
     );
 }
 
@@ -220,14 +221,20 @@ fn forwarded_element(peer: IpAddr, proto: &str, host: Option<&HeaderValue>) -> S
 }
 
 /// Appends `item` to a comma-separated header, merging repeated header lines into one.
-fn append_list(headers: &mut HeaderMap, name: &HeaderName, item: &str) {
-    let mut joined = String::new();
-    for value in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
-        joined.push_str(value);
-        joined.push_str(", ");
-    }
-    joined.push_str(item);
-    if let Ok(value) = HeaderValue::from_str(&joined) {
+/// The common case — no such header yet — moves `item` into the value without copying.
+fn append_list(headers: &mut HeaderMap, name: &HeaderName, item: String) {
+    let value = if headers.contains_key(name) {
+        let mut joined = String::new();
+        for existing in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+            joined.push_str(existing);
+            joined.push_str(", ");
+        }
+        joined.push_str(&item);
+        joined
+    } else {
+        item
+    };
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         headers.insert(name, value);
     }
 }

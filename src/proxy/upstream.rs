@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 use crate::config::{Balance, PassiveHealth};
 
@@ -26,6 +26,8 @@ pub struct Upstream {
     /// Host name for TLS SNI and certificate checks.
     pub host: Box<str>,
     pub port: u16,
+    /// `Host` header value for requests that do not preserve the client's Host.
+    pub host_header: HeaderValue,
     /// Path the upstream's URL carried (`http://h/base` → `/base`), without trailing `/`.
     pub base_path: Box<str>,
     in_flight: AtomicUsize,
@@ -56,7 +58,10 @@ impl Upstream {
             .trim_end_matches(']')
             .into();
         let base_path = uri.path().trim_end_matches('/').into();
+        let host_header = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| invalid("the host is not a valid header value"))?;
         Ok(Self {
+            host_header,
             pool_key,
             tls,
             authority,
@@ -186,6 +191,12 @@ impl UpstreamSet {
                 .min_by_key(|u| u.in_flight()),
         };
         healthy.or_else(|| candidates().min_by_key(|u| u.ejected_until_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Counts a request on `upstream` while the guard lives — only where the balancing rule
+    /// reads the count, so round robin pays no shared-counter traffic per request.
+    pub fn track(&self, upstream: &Arc<Upstream>) -> Option<InFlight> {
+        (self.balance == Balance::LeastConnections).then(|| upstream.start_request())
     }
 
     /// Index of an upstream in this set (for the `tried` list).
