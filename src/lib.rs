@@ -10,6 +10,7 @@ pub mod demo;
 pub mod identity;
 pub mod metrics;
 pub mod pages;
+pub mod portal;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -1,0 +1,4 @@
+//! The login portal: login and logout pages, the app launcher, forward-auth, SSO hand-off.
+
+pub mod csrf;
+pub mod return_url;
