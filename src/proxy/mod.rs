@@ -14,7 +14,7 @@
 pub mod body;
 mod forward;
 pub mod headers;
-pub mod identity;
+
 pub mod pool;
 pub mod request_id;
 pub mod routing;

@@ -8,7 +8,7 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::identity::Identity;
+use super::Identity;
 
 /// Header names for each identity attribute.
 #[derive(Debug, Clone)]

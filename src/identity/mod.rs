@@ -36,3 +36,5 @@ pub struct Identity {
     /// Which directory vouched for this identity (`ldap`, `file`).
     pub source: String,
 }
+
+pub mod headers;
