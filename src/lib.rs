@@ -7,8 +7,10 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod identity;
 pub mod metrics;
 pub mod pages;
+pub mod portal;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -14,11 +14,15 @@ use http::Method;
 /// Metric label for requests that matched no app.
 pub const UNROUTED_APP: &str = "-";
 
-const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER",
+];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Latency histogram bucket bounds, in microseconds.
-const LATENCY_BUCKETS_US: [u64; 14] =
-    [500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+const LATENCY_BUCKETS_US: [u64; 14] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000,
+];
 
 /// Kinds of upstream failure, for `govgate_upstream_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +52,9 @@ pub struct AppMetrics {
 impl AppMetrics {
     /// Records a finished request on worker `worker`.
     pub fn record_request(&self, worker: usize, method: &Method, status: u16, elapsed: Duration) {
-        let Some(shard) = self.shards.get(worker) else { return };
+        let Some(shard) = self.shards.get(worker) else {
+            return;
+        };
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         shard.requests[method_index(method)][class].fetch_add(1, Ordering::Relaxed);
         let micros = elapsed.as_micros().min(u64::MAX as u128) as u64;
@@ -70,7 +76,10 @@ impl AppMetrics {
     }
 
     fn sum(&self, read: impl Fn(&AppShard) -> &AtomicU64) -> u64 {
-        self.shards.iter().map(|s| read(s).load(Ordering::Relaxed)).sum()
+        self.shards
+            .iter()
+            .map(|s| read(s).load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -107,7 +116,10 @@ impl Metrics {
 
     /// The counters of app `id`, created on first use; the same ones after a reload.
     pub fn app(&self, id: &str) -> Arc<AppMetrics> {
-        let mut apps = self.apps.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut apps = self
+            .apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         apps.entry(id.to_string())
             .or_insert_with(|| {
                 Arc::new(AppMetrics {
@@ -130,32 +142,60 @@ impl Metrics {
 
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let apps: Vec<Arc<AppMetrics>> =
-            self.apps.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).values().cloned().collect();
+        let apps: Vec<Arc<AppMetrics>> = self
+            .apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .cloned()
+            .collect();
         let mut out = String::with_capacity(4096);
         render_requests(&mut out, &apps);
         render_latency(&mut out, &apps);
         render_upstream_errors(&mut out, &apps);
-        let _ = writeln!(out, "# HELP govgate_open_connections Client connections currently open.");
+        let _ = writeln!(
+            out,
+            "# HELP govgate_open_connections Client connections currently open."
+        );
         let _ = writeln!(out, "# TYPE govgate_open_connections gauge");
         let _ = writeln!(out, "govgate_open_connections {}", self.open_connections());
-        let _ = writeln!(out, "# HELP govgate_uptime_seconds Seconds since the gateway started.");
+        let _ = writeln!(
+            out,
+            "# HELP govgate_uptime_seconds Seconds since the gateway started."
+        );
         let _ = writeln!(out, "# TYPE govgate_uptime_seconds gauge");
-        let _ = writeln!(out, "govgate_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
+        let _ = writeln!(
+            out,
+            "govgate_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
         if let Some(rss) = resident_memory_bytes() {
-            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+            let _ = writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes."
+            );
             let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
             let _ = writeln!(out, "process_resident_memory_bytes {rss}");
         }
-        let _ = writeln!(out, "# HELP govgate_build_info Version of the running gateway.");
+        let _ = writeln!(
+            out,
+            "# HELP govgate_build_info Version of the running gateway."
+        );
         let _ = writeln!(out, "# TYPE govgate_build_info gauge");
-        let _ = writeln!(out, "govgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "govgate_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         out
     }
 }
 
 fn render_requests(out: &mut String, apps: &[Arc<AppMetrics>]) {
-    let _ = writeln!(out, "# HELP govgate_http_requests_total Requests answered, by app, method and status class.");
+    let _ = writeln!(
+        out,
+        "# HELP govgate_http_requests_total Requests answered, by app, method and status class."
+    );
     let _ = writeln!(out, "# TYPE govgate_http_requests_total counter");
     for app in apps {
         for (m, method) in METHODS.iter().enumerate() {
@@ -174,8 +214,14 @@ fn render_requests(out: &mut String, apps: &[Arc<AppMetrics>]) {
 }
 
 fn render_latency(out: &mut String, apps: &[Arc<AppMetrics>]) {
-    let _ = writeln!(out, "# HELP govgate_http_request_duration_seconds Time from request head to response head.");
-    let _ = writeln!(out, "# TYPE govgate_http_request_duration_seconds histogram");
+    let _ = writeln!(
+        out,
+        "# HELP govgate_http_request_duration_seconds Time from request head to response head."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE govgate_http_request_duration_seconds histogram"
+    );
     for app in apps {
         let mut cumulative = 0;
         for (b, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
@@ -185,19 +231,38 @@ fn render_latency(out: &mut String, apps: &[Arc<AppMetrics>]) {
         }
         let count = app.sum(|s| &s.latency_count);
         let sum = app.sum(|s| &s.latency_sum_us) as f64 / 1e6;
-        let _ = writeln!(out, "govgate_http_request_duration_seconds_bucket{{app=\"{}\",le=\"+Inf\"}} {count}", app.id);
-        let _ = writeln!(out, "govgate_http_request_duration_seconds_sum{{app=\"{}\"}} {sum}", app.id);
-        let _ = writeln!(out, "govgate_http_request_duration_seconds_count{{app=\"{}\"}} {count}", app.id);
+        let _ = writeln!(
+            out,
+            "govgate_http_request_duration_seconds_bucket{{app=\"{}\",le=\"+Inf\"}} {count}",
+            app.id
+        );
+        let _ = writeln!(
+            out,
+            "govgate_http_request_duration_seconds_sum{{app=\"{}\"}} {sum}",
+            app.id
+        );
+        let _ = writeln!(
+            out,
+            "govgate_http_request_duration_seconds_count{{app=\"{}\"}} {count}",
+            app.id
+        );
     }
 }
 
 fn render_upstream_errors(out: &mut String, apps: &[Arc<AppMetrics>]) {
-    let _ = writeln!(out, "# HELP govgate_upstream_errors_total Failed upstream exchanges, by app and kind.");
+    let _ = writeln!(
+        out,
+        "# HELP govgate_upstream_errors_total Failed upstream exchanges, by app and kind."
+    );
     let _ = writeln!(out, "# TYPE govgate_upstream_errors_total counter");
     for app in apps {
         for (k, kind) in UPSTREAM_ERROR_KINDS.iter().enumerate() {
             let n = app.sum(|s| &s.upstream_errors[k]);
-            let _ = writeln!(out, "govgate_upstream_errors_total{{app=\"{}\",kind=\"{kind}\"}} {n}", app.id);
+            let _ = writeln!(
+                out,
+                "govgate_upstream_errors_total{{app=\"{}\",kind=\"{kind}\"}} {n}",
+                app.id
+            );
         }
     }
 }
@@ -233,9 +298,15 @@ mod tests {
         // Same app after a "reload" shares counters.
         assert!(Arc::ptr_eq(&app, &metrics.app("mot-cua")));
         let text = metrics.render();
-        assert!(text.contains("govgate_http_requests_total{app=\"mot-cua\",method=\"GET\",status=\"2xx\"} 2"));
-        assert!(text.contains("govgate_http_requests_total{app=\"mot-cua\",method=\"POST\",status=\"5xx\"} 1"));
-        assert!(text.contains("govgate_http_request_duration_seconds_bucket{app=\"mot-cua\",le=\"0.0005\"} 1"));
+        assert!(text.contains(
+            "govgate_http_requests_total{app=\"mot-cua\",method=\"GET\",status=\"2xx\"} 2"
+        ));
+        assert!(text.contains(
+            "govgate_http_requests_total{app=\"mot-cua\",method=\"POST\",status=\"5xx\"} 1"
+        ));
+        assert!(text.contains(
+            "govgate_http_request_duration_seconds_bucket{app=\"mot-cua\",le=\"0.0005\"} 1"
+        ));
         assert!(text.contains("govgate_http_request_duration_seconds_count{app=\"mot-cua\"} 3"));
         assert!(text.contains("govgate_upstream_errors_total{app=\"mot-cua\",kind=\"connect\"} 1"));
     }
@@ -243,7 +314,9 @@ mod tests {
     #[test]
     fn out_of_range_worker_is_ignored() {
         let metrics = Metrics::new(1);
-        metrics.app("x").record_request(7, &Method::GET, 200, Duration::ZERO);
+        metrics
+            .app("x")
+            .record_request(7, &Method::GET, 200, Duration::ZERO);
         assert!(!metrics.render().contains("status=\"2xx\""));
     }
 }

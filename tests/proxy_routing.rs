@@ -5,8 +5,8 @@
 mod support;
 
 use govgate::demo::DemoApps;
-use support::gateway::{http_get, http_request, Gateway, RawResponse};
 use govgate::demo::RequestSeen;
+use support::gateway::{http_get, http_request, Gateway, RawResponse};
 use support::proxy::{curl, field, request_seen, NamedUpstreams};
 
 const ROUTED_NAMES: [&str; 10] = [
@@ -429,7 +429,10 @@ upstreams = ["http://{}"]
         seen.header("x-forwarded-host"),
         Some(format!("motcua.namdinh.gov.vn:{port}").as_str())
     );
-    assert_eq!(seen.header("host"), Some(demo.one_stop_shop.to_string().as_str()));
+    assert_eq!(
+        seen.header("host"),
+        Some(demo.one_stop_shop.to_string().as_str())
+    );
 
     let output = fetch("khac.namdinh.gov.vn");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -18,12 +18,23 @@ pub struct DemoListeners {
 
 pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
     crate::install_crypto_provider();
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let data_dir = data_dir.canonicalize().with_context(|| format!("cannot resolve {}", data_dir.display()))?;
-    let certificate = ensure_dev_certificate(&data_dir).context("cannot prepare the development TLS certificate")?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    let certificate = ensure_dev_certificate(&data_dir)
+        .context("cannot prepare the development TLS certificate")?;
     let apps = DemoApps::start().context("cannot start the demo apps")?;
-    let text = demo_config(&data_dir, &listeners, &apps, &certificate.cert, &certificate.key);
-    let config = crate::config::parse(&data_dir.join("demo.toml"), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = demo_config(
+        &data_dir,
+        &listeners,
+        &apps,
+        &certificate.cert,
+        &certificate.key,
+    );
+    let config = crate::config::parse(&data_dir.join("demo.toml"), &text)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     super::serve::init_logging(&config.log);
     print_welcome(&listeners, &data_dir);
     let outcome = super::serve::serve(config, ConfigSource::default());
@@ -32,7 +43,13 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
 }
 
 /// The demo's configuration, written as an operator would write it.
-fn demo_config(data_dir: &Path, listeners: &DemoListeners, apps: &DemoApps, cert: &Path, key: &Path) -> String {
+fn demo_config(
+    data_dir: &Path,
+    listeners: &DemoListeners,
+    apps: &DemoApps,
+    cert: &Path,
+    key: &Path,
+) -> String {
     format!(
         r#"data_dir = {data_dir:?}
 
@@ -80,7 +97,10 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
     println!();
     println!("  Tình trạng / health    http://{http}/healthz   http://{http}/readyz");
     println!("  Số liệu / metrics      http://{http}/metrics");
-    println!("  CA thử nghiệm / dev CA {}", data_dir.join("tls").join("dev-ca.pem").display());
+    println!(
+        "  CA thử nghiệm / dev CA {}",
+        data_dir.join("tls").join("dev-ca.pem").display()
+    );
     println!("                         (curl --cacert <that file> https://{https}/mot-cua/)");
     println!();
     println!("  Dừng bằng Ctrl+C — stop with Ctrl+C");

@@ -54,7 +54,17 @@ pub fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Serve { config } => serve::run(config),
         Command::Check { config } => return check::run(config),
-        Command::Demo { data_dir, http, https } => demo::run(data_dir, demo::DemoListeners { http: *http, https: *https }),
+        Command::Demo {
+            data_dir,
+            http,
+            https,
+        } => demo::run(
+            data_dir,
+            demo::DemoListeners {
+                http: *http,
+                https: *https,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,12 @@ use crate::server::{self, ConfigSource};
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = crate::config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_logging(&config.log);
-    serve(config, ConfigSource { path: Some(config_path.to_path_buf()) })
+    serve(
+        config,
+        ConfigSource {
+            path: Some(config_path.to_path_buf()),
+        },
+    )
 }
 
 /// Runs the gateway on an already-loaded configuration.
@@ -26,9 +31,15 @@ pub fn init_logging(log: &LogConfig) {
         .and_then(|directive| EnvFilter::try_new(directive).ok())
         .or_else(|| EnvFilter::try_new(&log.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let _ = match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }

@@ -198,7 +198,11 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Json, level: defaults::log_level(), access_log: defaults::access_log() }
+        Self {
+            format: LogFormat::Json,
+            level: defaults::log_level(),
+            access_log: defaults::access_log(),
+        }
     }
 }
 
@@ -294,7 +298,10 @@ pub struct PassiveHealth {
 
 impl Default for PassiveHealth {
     fn default() -> Self {
-        Self { max_failures: defaults::max_failures(), eject_for: defaults::eject_for() }
+        Self {
+            max_failures: defaults::max_failures(),
+            eject_for: defaults::eject_for(),
+        }
     }
 }
 

@@ -59,9 +59,13 @@ impl ByteSize {
     /// Parses `"64MiB"`, `"1 GB"`, `"512"`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().map_err(|_| format!("invalid size {text:?}: expected a number, then an optional unit"))?;
+        let number: u64 = number.parse().map_err(|_| {
+            format!("invalid size {text:?}: expected a number, then an optional unit")
+        })?;
         let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "kb" => 1_000,
@@ -88,7 +92,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str(r#"a size such as "64MiB", "1GB" or a number of bytes"#)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 Ok(ByteSize(v))

@@ -61,7 +61,14 @@ pin_project_lite::pin_project! {
 
 impl RequestBody {
     pub fn new(inner: Incoming, limit: u64, read_timeout: Duration) -> Self {
-        Self { inner, limit, received: 0, read_timeout, deadline: None, sent: None }
+        Self {
+            inner,
+            limit,
+            received: 0,
+            read_timeout,
+            deadline: None,
+            sent: None,
+        }
     }
 
     /// A signal that resolves once the whole body has been handed on (or has failed);
@@ -80,7 +87,10 @@ impl Body for RequestBody {
     type Data = Bytes;
     type Error = RequestBodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(frame) => {
@@ -100,14 +110,18 @@ impl Body for RequestBody {
                 if let Some(data) = frame.data_ref() {
                     *this.received += data.len() as u64;
                     if *this.received > *this.limit {
-                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge { limit: *this.limit })));
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge {
+                            limit: *this.limit,
+                        })));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
                 let timeout = *this.read_timeout;
-                let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 ready!(deadline.as_mut().poll(cx));
                 Poll::Ready(Some(Err(RequestBodyError::ReadTimeout(timeout))))
             }
@@ -147,7 +161,9 @@ impl ResponseBody {
 
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data: Bytes = data.into();
-        ResponseBody::Full { data: (!data.is_empty()).then_some(data) }
+        ResponseBody::Full {
+            data: (!data.is_empty()).then_some(data),
+        }
     }
 
     pub fn empty() -> Self {
@@ -159,9 +175,15 @@ impl Body for ResponseBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
-            ResponseBodyProj::Upstream { mut body, connection } => {
+            ResponseBodyProj::Upstream {
+                mut body,
+                connection,
+            } => {
                 let frame = ready!(body.as_mut().poll_frame(cx));
                 if frame.is_none() || body.is_end_stream() {
                     // Read to the end: the connection is reusable.
@@ -185,7 +207,9 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ResponseBody::Upstream { body, .. } => body.size_hint(),
-            ResponseBody::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            ResponseBody::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
         }
     }
 }

@@ -75,12 +75,15 @@ pub async fn forward(
         match exchange(app, pool, upstream, &relative_uri, request).await {
             Ok(forwarded) => return Ok(forwarded),
             Err(Attempt::NotSent(error, returned)) => {
-                app.metrics.record_upstream_error(worker, UpstreamErrorKind::Connect);
+                app.metrics
+                    .record_upstream_error(worker, UpstreamErrorKind::Connect);
                 if upstream.record_connect_failure(&app.upstreams.health) {
                     tracing::warn!(app = %app.id, upstream = %upstream.authority, "upstream ejected after repeated connect failures");
                 }
                 tried.extend(app.upstreams.index_of(upstream));
-                let may_retry = idempotent && tried.len() <= app.retries as usize && tried.len() < app.upstreams.upstreams.len();
+                let may_retry = idempotent
+                    && tried.len() <= app.retries as usize
+                    && tried.len() < app.upstreams.upstreams.len();
                 if !may_retry {
                     return Err(ForwardError::Connect(error));
                 }
@@ -106,8 +109,8 @@ async fn exchange(
     mut request: Request<RequestBody>,
 ) -> Result<Forwarded, Attempt> {
     set_upstream_target(&mut request, upstream, relative_uri, app.preserve_host);
-    // Counted until the response body ends (it travels with the pooled connection).
-    let in_flight = upstream.start_request();
+    // Counted until the response body ends: the guard travels with the pooled connection.
+    let in_flight = app.upstreams.track(upstream);
     // A pooled connection first; if it turns out not to be usable, the request comes back unsent.
     while let Some(mut sender) = pool.checkout(upstream.pool_key, app.idle_timeout) {
         if sender.ready().await.is_err() {
@@ -115,7 +118,7 @@ async fn exchange(
         }
         match send(app, &mut sender, request).await {
             Ok(response) => return Ok(finish(pool, upstream, sender, response, in_flight)),
-            Err(SendFailure::Unsent(returned)) => request = returned,
+            Err(SendFailure::Unsent(returned)) => request = *returned,
             Err(SendFailure::Failed(error)) => return Err(Attempt::Failed(error)),
         }
     }
@@ -127,8 +130,11 @@ async fn exchange(
     match send(app, &mut sender, request).await {
         Ok(response) => Ok(finish(pool, upstream, sender, response, in_flight)),
         Err(SendFailure::Unsent(returned)) => {
-            let error = ConnectError::Io(upstream.authority.to_string(), std::io::Error::other("new connection was not ready"));
-            Err(Attempt::NotSent(error, Box::new(returned)))
+            let error = ConnectError::Io(
+                upstream.authority.to_string(),
+                std::io::Error::other("new connection was not ready"),
+            );
+            Err(Attempt::NotSent(error, returned))
         }
         Err(SendFailure::Failed(error)) => Err(Attempt::Failed(error)),
     }
@@ -139,22 +145,29 @@ fn finish(
     upstream: &Upstream,
     sender: SendRequest<RequestBody>,
     response: Response<Incoming>,
-    in_flight: InFlight,
+    in_flight: Option<InFlight>,
 ) -> Forwarded {
     // A switched protocol owns the connection from now on: it never returns to the pool.
     let connection = (response.status() != http::StatusCode::SWITCHING_PROTOCOLS)
         .then(|| PooledConnection::new(pool.clone(), upstream.pool_key, sender, in_flight));
-    Forwarded { response, connection }
+    Forwarded {
+        response,
+        connection,
+    }
 }
 
 enum SendFailure {
-    Unsent(Request<RequestBody>),
+    Unsent(Box<Request<RequestBody>>),
     Failed(ForwardError),
 }
 
 /// Sends on one connection and waits for the response head. The response-head timeout starts
 /// once the request body has been sent in full, so a long upload is not cut off.
-async fn send(app: &App, sender: &mut SendRequest<RequestBody>, mut request: Request<RequestBody>) -> Result<Response<Incoming>, SendFailure> {
+async fn send(
+    app: &App,
+    sender: &mut SendRequest<RequestBody>,
+    mut request: Request<RequestBody>,
+) -> Result<Response<Incoming>, SendFailure> {
     let timeout = app.response_header_timeout;
     let body_sent = request.body_mut().take_sent_signal();
     let exchange = sender.try_send_request(request);
@@ -168,7 +181,7 @@ async fn send(app: &App, sender: &mut SendRequest<RequestBody>, mut request: Req
         result = exchange => match result {
             Ok(response) => Ok(response),
             Err(mut error) => match error.take_message() {
-                Some(request) => Err(SendFailure::Unsent(request)),
+                Some(request) => Err(SendFailure::Unsent(Box::new(request))),
                 None => Err(SendFailure::Failed(classify(error.into_error()))),
             },
         },
@@ -178,15 +191,26 @@ async fn send(app: &App, sender: &mut SendRequest<RequestBody>, mut request: Req
 
 fn classify(error: hyper::Error) -> ForwardError {
     match RequestBodyError::find_in(&error) {
-        Some(RequestBodyError::TooLarge { .. }) => ForwardError::Body(error.to_string(), BodyFailure::TooLarge),
-        Some(RequestBodyError::ReadTimeout(_)) => ForwardError::Body(error.to_string(), BodyFailure::ReadTimeout),
-        Some(RequestBodyError::Client(_)) => ForwardError::Body(error.to_string(), BodyFailure::ClientGone),
+        Some(RequestBodyError::TooLarge { .. }) => {
+            ForwardError::Body(error.to_string(), BodyFailure::TooLarge)
+        }
+        Some(RequestBodyError::ReadTimeout(_)) => {
+            ForwardError::Body(error.to_string(), BodyFailure::ReadTimeout)
+        }
+        Some(RequestBodyError::Client(_)) => {
+            ForwardError::Body(error.to_string(), BodyFailure::ClientGone)
+        }
         None => ForwardError::Upstream(error),
     }
 }
 
 /// The upstream's base path in front of the (origin-form) URI, and the Host the upstream sees.
-fn set_upstream_target(request: &mut Request<RequestBody>, upstream: &Upstream, relative_uri: &http::Uri, preserve_host: bool) {
+fn set_upstream_target(
+    request: &mut Request<RequestBody>,
+    upstream: &Upstream,
+    relative_uri: &http::Uri,
+    preserve_host: bool,
+) {
     if !upstream.base_path.is_empty() {
         let joined = format!("{}{}", upstream.base_path, relative_uri);
         if let Ok(uri) = joined.parse() {
@@ -196,8 +220,8 @@ fn set_upstream_target(request: &mut Request<RequestBody>, upstream: &Upstream, 
         *request.uri_mut() = relative_uri.clone();
     }
     if !preserve_host || !request.headers().contains_key(http::header::HOST) {
-        if let Ok(host) = http::HeaderValue::from_str(upstream.authority.as_str()) {
-            request.headers_mut().insert(http::header::HOST, host);
-        }
+        request
+            .headers_mut()
+            .insert(http::header::HOST, upstream.host_header.clone());
     }
 }

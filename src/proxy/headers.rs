@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
@@ -46,7 +47,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
-    let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let te_trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -69,7 +72,12 @@ pub struct IdentityNamespace {
 
 impl IdentityNamespace {
     pub fn new(prefixes: &[String]) -> Self {
-        Self { prefixes: prefixes.iter().map(|p| p.to_ascii_lowercase().into_boxed_str()).collect() }
+        Self {
+            prefixes: prefixes
+                .iter()
+                .map(|p| p.to_ascii_lowercase().into_boxed_str())
+                .collect(),
+        }
     }
 
     /// Removes every header in the namespace (header names in `http` are already lowercase).
@@ -79,7 +87,11 @@ impl IdentityNamespace {
         }
         let spoofed: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| self.prefixes.iter().any(|prefix| name.as_str().starts_with(&**prefix)))
+            .filter(|name| {
+                self.prefixes
+                    .iter()
+                    .any(|prefix| name.as_str().starts_with(&**prefix))
+            })
             .cloned()
             .collect();
         for name in spoofed {
@@ -96,7 +108,9 @@ pub struct TrustedProxies {
 
 impl TrustedProxies {
     pub fn new(networks: &[IpNet]) -> Self {
-        Self { networks: networks.into() }
+        Self {
+            networks: networks.into(),
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -163,7 +177,7 @@ pub fn set_forwarding(headers: &mut HeaderMap, fwd: Forwarding<'_>) {
         headers.remove(&X_FORWARDED_HOST);
         headers.remove(&FORWARDED);
     }
-    append_list(headers, &X_FORWARDED_FOR, &peer.to_string());
+    append_list(headers, &X_FORWARDED_FOR, peer.to_string());
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
@@ -172,7 +186,11 @@ pub fn set_forwarding(headers: &mut HeaderMap, fwd: Forwarding<'_>) {
             headers.insert(&X_FORWARDED_HOST, host.clone());
         }
     }
-    append_list(headers, &FORWARDED, &forwarded_element(peer, proto, fwd.host));
+    append_list(
+        headers,
+        &FORWARDED,
+        forwarded_element(peer, proto, fwd.host),
+    );
 }
 
 /// One RFC 7239 forwarded-element: `for=…;proto=…;host=…`, with IPv6 and any host that is
@@ -189,7 +207,10 @@ fn forwarded_element(peer: IpAddr, proto: &str, host: Option<&HeaderValue>) -> S
     }
     let _ = write!(element, ";proto={proto}");
     if let Some(host) = host.and_then(|h| h.to_str().ok()) {
-        if host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+        if host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
             let _ = write!(element, ";host={host}");
         } else {
             let escaped = host.replace('\\', "\\\\").replace('"', "\\\"");
@@ -200,14 +221,20 @@ fn forwarded_element(peer: IpAddr, proto: &str, host: Option<&HeaderValue>) -> S
 }
 
 /// Appends `item` to a comma-separated header, merging repeated header lines into one.
-fn append_list(headers: &mut HeaderMap, name: &HeaderName, item: &str) {
-    let mut joined = String::new();
-    for value in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
-        joined.push_str(value);
-        joined.push_str(", ");
-    }
-    joined.push_str(item);
-    if let Ok(value) = HeaderValue::from_str(&joined) {
+/// The common case — no such header yet — moves `item` into the value without copying.
+fn append_list(headers: &mut HeaderMap, name: &HeaderName, item: String) {
+    let value = if headers.contains_key(name) {
+        let mut joined = String::new();
+        for existing in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+            joined.push_str(existing);
+            joined.push_str(", ");
+        }
+        joined.push_str(&item);
+        joined
+    } else {
+        item
+    };
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         headers.insert(name, value);
     }
 }
@@ -219,14 +246,23 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
-            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         headers
     }
 
     #[test]
     fn rfc9110_7_6_1_connection_named_headers_are_removed() {
-        let mut h = map(&[("connection", "keep-alive, x-secret"), ("x-secret", "1"), ("keep-alive", "5"), ("te", "gzip"), ("accept", "*/*")]);
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "5"),
+            ("te", "gzip"),
+            ("accept", "*/*"),
+        ]);
         remove_hop_by_hop(&mut h, false);
         assert!(h.get("x-secret").is_none());
         assert!(h.get("keep-alive").is_none());
@@ -237,7 +273,11 @@ mod tests {
 
     #[test]
     fn te_trailers_survives_and_upgrade_kept_only_when_asked() {
-        let mut h = map(&[("te", "trailers"), ("connection", "Upgrade"), ("upgrade", "websocket")]);
+        let mut h = map(&[
+            ("te", "trailers"),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
         remove_hop_by_hop(&mut h.clone(), false);
         remove_hop_by_hop(&mut h, true);
         assert_eq!(h.get("te").unwrap(), "trailers");
@@ -251,7 +291,11 @@ mod tests {
     #[test]
     fn identity_namespace_is_stripped_case_insensitively() {
         let ns = IdentityNamespace::new(&["X-Remote-".into(), "x-govgate-".into()]);
-        let mut h = map(&[("X-Remote-User", "admin"), ("x-govgate-roles", "root"), ("x-remoteuser", "keep")]);
+        let mut h = map(&[
+            ("X-Remote-User", "admin"),
+            ("x-govgate-roles", "root"),
+            ("x-remoteuser", "keep"),
+        ]);
         ns.strip(&mut h);
         assert!(h.get("x-remote-user").is_none());
         assert!(h.get("x-govgate-roles").is_none());
@@ -264,7 +308,15 @@ mod tests {
         let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=1.2.3.4")]);
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(trusted.client_ip(peer, &h), peer);
-        set_forwarding(&mut h, Forwarding { peer, peer_trusted: trusted.contains(peer), https: true, host: None });
+        set_forwarding(
+            &mut h,
+            Forwarding {
+                peer,
+                peer_trusted: trusted.contains(peer),
+                https: true,
+                host: None,
+            },
+        );
         assert_eq!(h.get("x-forwarded-for").unwrap(), "203.0.113.9");
         assert_eq!(h.get("forwarded").unwrap(), "for=203.0.113.9;proto=https");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
@@ -275,11 +327,28 @@ mod tests {
         let trusted = TrustedProxies::new(&["10.0.0.0/8".parse().unwrap()]);
         let mut h = map(&[("x-forwarded-for", "198.51.100.7, 10.1.1.1")]);
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(trusted.client_ip(peer, &h), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            trusted.client_ip(peer, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         let host = HeaderValue::from_static("motcua.namdinh.gov.vn");
-        set_forwarding(&mut h, Forwarding { peer, peer_trusted: true, https: false, host: Some(&host) });
-        assert_eq!(h.get("x-forwarded-for").unwrap(), "198.51.100.7, 10.1.1.1, 10.0.0.2");
-        assert_eq!(h.get("forwarded").unwrap(), "for=10.0.0.2;proto=http;host=motcua.namdinh.gov.vn");
+        set_forwarding(
+            &mut h,
+            Forwarding {
+                peer,
+                peer_trusted: true,
+                https: false,
+                host: Some(&host),
+            },
+        );
+        assert_eq!(
+            h.get("x-forwarded-for").unwrap(),
+            "198.51.100.7, 10.1.1.1, 10.0.0.2"
+        );
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=10.0.0.2;proto=http;host=motcua.namdinh.gov.vn"
+        );
     }
 
     #[test]
@@ -287,8 +356,19 @@ mod tests {
         let mut h = HeaderMap::new();
         let peer: IpAddr = "2001:db8::1".parse().unwrap();
         let host = HeaderValue::from_static("[::1]:8443");
-        set_forwarding(&mut h, Forwarding { peer, peer_trusted: false, https: true, host: Some(&host) });
-        assert_eq!(h.get("forwarded").unwrap(), "for=\"[2001:db8::1]\";proto=https;host=\"[::1]:8443\"");
+        set_forwarding(
+            &mut h,
+            Forwarding {
+                peer,
+                peer_trusted: false,
+                https: true,
+                host: Some(&host),
+            },
+        );
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=\"[2001:db8::1]\";proto=https;host=\"[::1]:8443\""
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod body;
 mod forward;
 pub mod headers;
+
 pub mod pool;
 pub mod request_id;
 pub mod routing;
@@ -71,7 +72,10 @@ impl ProxySettings {
                 HeaderValue::from_str(&value).ok()
             }),
             access_log: config.log.access_log,
-            branding: Branding { site_name: "govgate".into(), logo_url: None },
+            branding: Branding {
+                site_name: "govgate".into(),
+                logo_url: None,
+            },
         }
     }
 }
@@ -100,7 +104,10 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(state: ProxyState, metrics: &Metrics) -> Self {
-        Self { state: ArcSwap::from_pointee(state), unrouted: metrics.app(UNROUTED_APP) }
+        Self {
+            state: ArcSwap::from_pointee(state),
+            unrouted: metrics.app(UNROUTED_APP),
+        }
     }
 
     /// Installs a new app registry and settings; requests in flight finish on the old ones.
@@ -113,43 +120,110 @@ impl Proxy {
     }
 
     /// Runs one request through the pipeline. Never fails: every problem becomes a response.
-    pub async fn handle(&self, request: Request<Incoming>, conn: &ConnInfo) -> Response<ResponseBody> {
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnInfo,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let state = self.state.load_full();
         let settings = &state.settings;
         let request_id = request_id(&request, conn, settings);
         let method = request.method().clone();
-        let client_ip = settings.trusted.client_ip(conn.peer.ip(), request.headers());
-        let log_path = settings.access_log.then(|| request.uri().path().to_string());
+        let client_ip = settings
+            .trusted
+            .client_ip(conn.peer.ip(), request.headers());
+        let log_path = settings
+            .access_log
+            .then(|| request.uri().path().to_string());
 
         // 1. route
         let client_host = client_host(&request);
-        let host = client_host.as_ref().and_then(|h| h.to_str().ok()).map(normalise_host).unwrap_or_default();
+        let host = client_host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .map(normalise_host)
+            .unwrap_or_default();
         // Upstreams resolve dot segments: `/app/../other` must not be routed as if under `/app`.
-        let refused = routing::has_dot_segment(request.uri().path()).then_some(ErrorPage::BadRequest);
-        let found = if refused.is_some() { None } else { state.table.routing.find(&host, request.uri().path()) };
+        let refused =
+            routing::has_dot_segment(request.uri().path()).then_some(ErrorPage::BadRequest);
+        let found = if refused.is_some() {
+            None
+        } else {
+            state.table.routing.find(&host, request.uri().path())
+        };
         let Some(route) = found else {
-            let page = refused.unwrap_or(ErrorPage::NotFound);
-            let response = error_page(settings, page, &request_id, request.headers().get(header::ACCEPT), conn.https);
-            self.unrouted.record_request(conn.worker, &method, response.status().as_u16(), started.elapsed());
-            access_log(settings, &request_id, UNROUTED_APP, &method, log_path.as_deref(), response.status(), client_ip, started);
+            let response = error_page(
+                settings,
+                refused.unwrap_or(ErrorPage::NotFound),
+                &request_id,
+                request.headers().get(header::ACCEPT),
+                conn.https,
+            );
+            self.unrouted.record_request(
+                conn.worker,
+                &method,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+            access_log(
+                settings,
+                &request_id,
+                UNROUTED_APP,
+                &method,
+                log_path.as_deref(),
+                response.status(),
+                client_ip,
+                started,
+            );
             return response;
         };
         let app = &state.table.apps[route.app];
         let accept = request.headers().get(header::ACCEPT).cloned();
 
-        let response = match self.proxy_to(app, route, request, conn, settings, client_host, &request_id).await {
+        let response = match self
+            .proxy_to(
+                app,
+                route,
+                request,
+                conn,
+                settings,
+                client_host,
+                &request_id,
+            )
+            .await
+        {
             Ok(response) => response,
             Err(failure) => {
                 if let Some(kind) = failure.metric_kind() {
                     app.metrics.record_upstream_error(conn.worker, kind);
                 }
                 tracing::warn!(request_id = ?request_id, app = %app.id, error = %failure, "request not proxied");
-                error_page(settings, failure.page(), &request_id, accept.as_ref(), conn.https)
+                error_page(
+                    settings,
+                    failure.page(),
+                    &request_id,
+                    accept.as_ref(),
+                    conn.https,
+                )
             }
         };
-        app.metrics.record_request(conn.worker, &method, response.status().as_u16(), started.elapsed());
-        access_log(settings, &request_id, &app.id, &method, log_path.as_deref(), response.status(), client_ip, started);
+        app.metrics.record_request(
+            conn.worker,
+            &method,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        access_log(
+            settings,
+            &request_id,
+            &app.id,
+            &method,
+            log_path.as_deref(),
+            response.status(),
+            client_ip,
+            started,
+        );
         response
     }
 
@@ -174,13 +248,30 @@ impl Proxy {
 
         // 3. rewrite request head
         let (mut parts, body) = request.into_parts();
-        let rewrite = HeadRewrite { app, route, settings, conn, client_host: client_host.as_ref(), request_id, upgrade };
-        rewrite.apply(&mut parts).map_err(|()| Refusal::Page(ErrorPage::BadRequest))?;
-        let upstream_request = Request::from_parts(parts, RequestBody::new(body, app.max_body, settings.body_read_timeout));
+        let rewrite = HeadRewrite {
+            app,
+            route,
+            settings,
+            conn,
+            client_host: client_host.as_ref(),
+            request_id,
+            upgrade,
+        };
+        rewrite
+            .apply(&mut parts)
+            .map_err(|()| Refusal::Page(ErrorPage::BadRequest))?;
+        let upstream_request = Request::from_parts(
+            parts,
+            RequestBody::new(body, app.max_body, settings.body_read_timeout),
+        );
 
         // 4. forward
-        let Forwarded { mut response, connection } =
-            forward::forward(app, &conn.pool, conn.worker, upstream_request, idempotent).await.map_err(Refusal::Forward)?;
+        let Forwarded {
+            mut response,
+            connection,
+        } = forward::forward(app, &conn.pool, conn.worker, upstream_request, idempotent)
+            .await
+            .map_err(Refusal::Forward)?;
 
         // 5. filter response
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -193,7 +284,10 @@ impl Proxy {
         }
         let (mut parts, body) = response.into_parts();
         add_gateway_headers(&mut parts.headers, settings, request_id, conn.https);
-        Ok(Response::from_parts(parts, ResponseBody::upstream(body, connection)))
+        Ok(Response::from_parts(
+            parts,
+            ResponseBody::upstream(body, connection),
+        ))
     }
 }
 
@@ -208,9 +302,16 @@ impl Refusal {
         match self {
             Refusal::Page(page) => *page,
             Refusal::Forward(ForwardError::Timeout(_)) => ErrorPage::GatewayTimeout,
-            Refusal::Forward(ForwardError::Body(_, BodyFailure::TooLarge)) => ErrorPage::PayloadTooLarge,
-            Refusal::Forward(ForwardError::Body(_, BodyFailure::ReadTimeout | BodyFailure::ClientGone)) => ErrorPage::BadRequest,
-            Refusal::Forward(ForwardError::Connect(_) | ForwardError::Upstream(_)) => ErrorPage::BadGateway,
+            Refusal::Forward(ForwardError::Body(_, BodyFailure::TooLarge)) => {
+                ErrorPage::PayloadTooLarge
+            }
+            Refusal::Forward(ForwardError::Body(
+                _,
+                BodyFailure::ReadTimeout | BodyFailure::ClientGone,
+            )) => ErrorPage::BadRequest,
+            Refusal::Forward(ForwardError::Connect(_) | ForwardError::Upstream(_)) => {
+                ErrorPage::BadGateway
+            }
         }
     }
 
@@ -252,7 +353,12 @@ impl HeadRewrite<'_> {
         let peer_trusted = self.settings.trusted.contains(self.conn.peer.ip());
         headers::set_forwarding(
             headers,
-            Forwarding { peer: self.conn.peer.ip(), peer_trusted, https: self.conn.https, host: self.client_host },
+            Forwarding {
+                peer: self.conn.peer.ip(),
+                peer_trusted,
+                https: self.conn.https,
+                host: self.client_host,
+            },
         );
         headers.insert(&X_REQUEST_ID, self.request_id.clone());
         if self.app.preserve_host {
@@ -268,8 +374,16 @@ impl HeadRewrite<'_> {
     /// Origin-form URI: the path with the app's prefix stripped if configured, and the query.
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ()> {
         let path = uri.path();
-        let path = if self.app.strip_prefix { &path[self.route.prefix_len.min(path.len())..] } else { path };
-        let rest = if path.is_empty() || !path.starts_with('/') { ["/", path].concat() } else { path.to_string() };
+        let path = if self.app.strip_prefix {
+            &path[self.route.prefix_len.min(path.len())..]
+        } else {
+            path
+        };
+        let rest = if path.is_empty() || !path.starts_with('/') {
+            ["/", path].concat()
+        } else {
+            path.to_string()
+        };
         let with_query = match uri.query() {
             Some(query) => format!("{rest}?{query}"),
             None => rest,
@@ -279,7 +393,12 @@ impl HeadRewrite<'_> {
     }
 }
 
-fn add_gateway_headers(headers: &mut http::HeaderMap, settings: &ProxySettings, request_id: &HeaderValue, https: bool) {
+fn add_gateway_headers(
+    headers: &mut http::HeaderMap,
+    settings: &ProxySettings,
+    request_id: &HeaderValue,
+    https: bool,
+) {
     headers.insert(&X_REQUEST_ID, request_id.clone());
     if https {
         if let Some(hsts) = &settings.hsts {
@@ -296,21 +415,38 @@ pub fn error_page(
     accept: Option<&HeaderValue>,
     https: bool,
 ) -> Response<ResponseBody> {
-    let (content_type, body) = render_error(page, request_id.to_str().unwrap_or("-"), accept, &settings.branding);
+    let (content_type, body) = render_error(
+        page,
+        request_id.to_str().unwrap_or("-"),
+        accept,
+        &settings.branding,
+    );
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = page.status();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     add_gateway_headers(headers, settings, request_id, https);
     response
 }
 
 /// The request id: a trusted proxy's, if it sent a plain one; otherwise a new one.
-fn request_id(request: &Request<Incoming>, conn: &ConnInfo, settings: &ProxySettings) -> HeaderValue {
+fn request_id(
+    request: &Request<Incoming>,
+    conn: &ConnInfo,
+    settings: &ProxySettings,
+) -> HeaderValue {
     match request.headers().get(&X_REQUEST_ID) {
-        Some(incoming) if request_id::acceptable_incoming_id(incoming) && settings.trusted.contains(conn.peer.ip()) => incoming.clone(),
+        Some(incoming)
+            if request_id::acceptable_incoming_id(incoming)
+                && settings.trusted.contains(conn.peer.ip()) =>
+        {
+            incoming.clone()
+        }
         _ => request_id::new_request_id(),
     }
 }
@@ -324,12 +460,21 @@ fn client_host(request: &Request<Incoming>) -> Option<HeaderValue> {
 }
 
 fn declared_length(request: &Request<Incoming>) -> Option<u64> {
-    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Methods safe to send twice (RFC 9110 §9.2.2).
 fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

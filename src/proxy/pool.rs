@@ -55,7 +55,11 @@ impl WorkerPool {
 
     /// The most recently used idle connection to `pool_key` that is still open and younger
     /// than `max_idle`.
-    pub fn checkout(&self, pool_key: usize, max_idle: Duration) -> Option<SendRequest<RequestBody>> {
+    pub fn checkout(
+        &self,
+        pool_key: usize,
+        max_idle: Duration,
+    ) -> Option<SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(pool_key)?;
         while let Some(conn) = list.pop() {
@@ -70,13 +74,18 @@ impl WorkerPool {
         if sender.is_closed() {
             return;
         }
-        let Ok(mut idle) = self.idle.lock() else { return };
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
         if idle.len() <= pool_key {
             idle.resize_with(pool_key + 1, Vec::new);
         }
         let list = &mut idle[pool_key];
         if list.len() < MAX_IDLE_PER_UPSTREAM {
-            list.push(IdleConnection { sender, idle_since: Instant::now() });
+            list.push(IdleConnection {
+                sender,
+                idle_since: Instant::now(),
+            });
         }
     }
 }
@@ -88,12 +97,22 @@ pub struct PooledConnection {
     sender: SendRequest<RequestBody>,
     /// The request stays counted on its upstream (least-connections) until its response
     /// body has been read or abandoned, not just until the head arrived.
-    _in_flight: InFlight,
+    _in_flight: Option<InFlight>,
 }
 
 impl PooledConnection {
-    pub fn new(pool: Arc<WorkerPool>, pool_key: usize, sender: SendRequest<RequestBody>, in_flight: InFlight) -> Self {
-        Self { pool, pool_key, sender, _in_flight: in_flight }
+    pub fn new(
+        pool: Arc<WorkerPool>,
+        pool_key: usize,
+        sender: SendRequest<RequestBody>,
+        in_flight: Option<InFlight>,
+    ) -> Self {
+        Self {
+            pool,
+            pool_key,
+            sender,
+            _in_flight: in_flight,
+        }
     }
 
     /// Gives the connection back for reuse (call only once its response was read to the end).
@@ -142,11 +161,15 @@ async fn open_tcp(upstream: &Upstream) -> Result<TcpStream, ConnectError> {
             Err(e) => last_error = Some(e),
         }
     }
-    let error = last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"));
+    let error = last_error
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"));
     Err(ConnectError::Io(name, error))
 }
 
-async fn handshake<I>(io: I, name: impl Fn() -> String) -> Result<SendRequest<RequestBody>, ConnectError>
+async fn handshake<I>(
+    io: I,
+    name: impl Fn() -> String,
+) -> Result<SendRequest<RequestBody>, ConnectError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

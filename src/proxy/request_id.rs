@@ -39,7 +39,11 @@ pub fn new_request_id() -> HeaderValue {
 /// An incoming id is kept only if it is short and plain (it ends up in logs and pages).
 pub fn acceptable_incoming_id(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
 #[cfg(test)]
@@ -58,7 +62,9 @@ mod tests {
     #[test]
     fn hostile_incoming_ids_are_refused() {
         assert!(acceptable_incoming_id(&HeaderValue::from_static("abc-123")));
-        assert!(!acceptable_incoming_id(&HeaderValue::from_static("<script>")));
+        assert!(!acceptable_incoming_id(&HeaderValue::from_static(
+            "<script>"
+        )));
         assert!(!acceptable_incoming_id(&HeaderValue::from_static("")));
     }
 }

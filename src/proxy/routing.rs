@@ -2,7 +2,8 @@
 //!
 //! Hosts match exactly first, then by the longest wildcard suffix (`*.namdinh.gov.vn`),
 //! then apps with no host list. Within a host, the longest path prefix that ends on a
-//! segment boundary wins (`/qlvb` matches `/qlvb` and `/qlvb/x`, not `/qlvbx`).
+//! segment boundary wins (`/qlvb` matches `/qlvb` and `/qlvb/x`, not `/qlvbx`). A host
+//! pattern whose prefixes all miss falls through to the next, less specific pattern.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -39,7 +40,10 @@ impl RoutingTable {
         let mut table = RoutingTable::default();
         let mut wildcard: HashMap<Box<str>, Vec<PrefixRoute>> = HashMap::new();
         for (app, (hosts, prefix)) in apps.into_iter().enumerate() {
-            let route = PrefixRoute { prefix: normalise_prefix(prefix).into(), app };
+            let route = PrefixRoute {
+                prefix: normalise_prefix(prefix).into(),
+                app,
+            };
             if hosts.is_empty() {
                 table.any_host.push(route);
                 continue;
@@ -47,14 +51,27 @@ impl RoutingTable {
             for host in hosts {
                 let host = host.to_ascii_lowercase();
                 match host.strip_prefix('*') {
-                    Some(suffix) => wildcard.entry(suffix.into()).or_default().push(route.clone()),
-                    None => table.exact.entry(host.into()).or_default().push(route.clone()),
+                    Some(suffix) => wildcard
+                        .entry(suffix.into())
+                        .or_default()
+                        .push(route.clone()),
+                    None => table
+                        .exact
+                        .entry(host.into())
+                        .or_default()
+                        .push(route.clone()),
                 }
             }
         }
         table.wildcard = wildcard.into_iter().collect();
-        table.wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        for routes in table.exact.values_mut().chain(table.wildcard.iter_mut().map(|(_, r)| r)) {
+        table
+            .wildcard
+            .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        for routes in table
+            .exact
+            .values_mut()
+            .chain(table.wildcard.iter_mut().map(|(_, r)| r))
+        {
             sort_longest_first(routes);
         }
         sort_longest_first(&mut table.any_host);
@@ -63,7 +80,11 @@ impl RoutingTable {
 
     /// Finds the app for a request. `host` must already be lowercase and without port.
     pub fn find(&self, host: &str, path: &str) -> Option<RouteMatch> {
-        if let Some(found) = self.exact.get(host).and_then(|routes| match_prefix(routes, path)) {
+        if let Some(found) = self
+            .exact
+            .get(host)
+            .and_then(|routes| match_prefix(routes, path))
+        {
             return Some(found);
         }
         for (suffix, routes) in &self.wildcard {
@@ -79,7 +100,7 @@ impl RoutingTable {
 }
 
 fn sort_longest_first(routes: &mut [PrefixRoute]) {
-    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
 }
 
 fn normalise_prefix(prefix: &str) -> String {
@@ -97,10 +118,16 @@ fn match_prefix(routes: &[PrefixRoute], path: &str) -> Option<RouteMatch> {
     routes.iter().find_map(|route| {
         let prefix = &*route.prefix;
         if prefix == "/" {
-            return Some(RouteMatch { app: route.app, prefix_len: 0 });
+            return Some(RouteMatch {
+                app: route.app,
+                prefix_len: 0,
+            });
         }
         let rest = path.strip_prefix(prefix)?;
-        (rest.is_empty() || rest.starts_with('/')).then_some(RouteMatch { app: route.app, prefix_len: prefix.len() })
+        (rest.is_empty() || rest.starts_with('/')).then_some(RouteMatch {
+            app: route.app,
+            prefix_len: prefix.len(),
+        })
     })
 }
 
@@ -112,7 +139,11 @@ pub fn has_dot_segment(path: &str) -> bool {
     }
     path.split('/').any(|segment| {
         // `.` … `%2e%2e`: at most six bytes.
-        segment.len() <= 6 && matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..")
+        segment.len() <= 6
+            && matches!(
+                segment.to_ascii_lowercase().replace("%2e", ".").as_str(),
+                "." | ".."
+            )
     })
 }
 
@@ -164,10 +195,21 @@ mod tests {
     #[test]
     fn prefix_on_segment_boundary_only() {
         let t = table();
-        assert_eq!(t.find("portal.namdinh.gov.vn", "/qlvb"), Some(RouteMatch { app: 2, prefix_len: 5 }));
-        assert_eq!(t.find("portal.namdinh.gov.vn", "/qlvb/van-ban-den").unwrap().app, 2);
-        // `/qlvbx` is not under `/qlvb`: falls through to the any-host root app.
-        assert_eq!(t.find("portal.namdinh.gov.vn", "/qlvbx").unwrap().app, 4);
+        assert_eq!(
+            t.find("portal.namdinh.gov.vn", "/qlvb"),
+            Some(RouteMatch {
+                app: 2,
+                prefix_len: 5
+            })
+        );
+        assert_eq!(
+            t.find("portal.namdinh.gov.vn", "/qlvb/van-ban-den")
+                .unwrap()
+                .app,
+            2
+        );
+        // `/qlvbx` is not under `/qlvb`: falls through to the next most specific host pattern.
+        assert_eq!(t.find("portal.namdinh.gov.vn", "/qlvbx").unwrap().app, 1);
         assert_eq!(t.find("other", "/mot-cua/ho-so").unwrap().app, 3);
     }
 
@@ -181,17 +223,35 @@ mod tests {
 
     #[test]
     fn dot_segments_literal_or_encoded() {
-        for path in ["/a/../b", "/a/..", "/./a", "/a/%2e%2E/b", "/a/.%2e", "/a/%2e"] {
+        for path in [
+            "/a/../b",
+            "/a/..",
+            "/./a",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2e",
+        ] {
             assert!(has_dot_segment(path), "{path}");
         }
-        for path in ["/", "/a/b", "/a/b..c", "/.well-known/x", "/a/...", "/a/%2e%2e%2e", "/a%2fb"] {
+        for path in [
+            "/",
+            "/a/b",
+            "/a/b..c",
+            "/.well-known/x",
+            "/a/...",
+            "/a/%2e%2e%2e",
+            "/a%2fb",
+        ] {
             assert!(!has_dot_segment(path), "{path}");
         }
     }
 
     #[test]
     fn host_normalisation() {
-        assert_eq!(&*normalise_host("MotCua.NamDinh.gov.vn:8443"), "motcua.namdinh.gov.vn");
+        assert_eq!(
+            &*normalise_host("MotCua.NamDinh.gov.vn:8443"),
+            "motcua.namdinh.gov.vn"
+        );
         assert_eq!(&*normalise_host("[::1]:8443"), "[::1]");
         assert_eq!(&*normalise_host("example.gov.vn."), "example.gov.vn");
     }

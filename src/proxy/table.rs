@@ -15,7 +15,10 @@ use crate::metrics::{AppMetrics, Metrics};
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     #[error("app {app}: {source}")]
-    Upstream { app: String, source: UpstreamUrlError },
+    Upstream {
+        app: String,
+        source: UpstreamUrlError,
+    },
     #[error("app {app}: upstream TLS: {message}")]
     Tls { app: String, message: String },
 }
@@ -45,17 +48,33 @@ pub struct ProxyTable {
 }
 
 /// Builds the rustls client configuration an app's HTTPS upstreams need.
-pub type UpstreamTlsBuilder<'a> = dyn Fn(&AppConfig) -> Result<Arc<rustls::ClientConfig>, String> + 'a;
+pub type UpstreamTlsBuilder<'a> =
+    dyn Fn(&AppConfig) -> Result<Arc<rustls::ClientConfig>, String> + 'a;
 
 impl ProxyTable {
-    pub fn build(configs: &[AppConfig], metrics: &Metrics, upstream_tls: &UpstreamTlsBuilder<'_>) -> Result<Self, TableError> {
-        let apps = configs.iter().map(|cfg| build_app(cfg, metrics, upstream_tls)).collect::<Result<Vec<_>, _>>()?;
-        let routing = RoutingTable::build(configs.iter().map(|c| (c.hosts.as_slice(), c.path_prefix.as_str())));
+    pub fn build(
+        configs: &[AppConfig],
+        metrics: &Metrics,
+        upstream_tls: &UpstreamTlsBuilder<'_>,
+    ) -> Result<Self, TableError> {
+        let apps = configs
+            .iter()
+            .map(|cfg| build_app(cfg, metrics, upstream_tls))
+            .collect::<Result<Vec<_>, _>>()?;
+        let routing = RoutingTable::build(
+            configs
+                .iter()
+                .map(|c| (c.hosts.as_slice(), c.path_prefix.as_str())),
+        );
         Ok(Self { routing, apps })
     }
 }
 
-fn build_app(cfg: &AppConfig, metrics: &Metrics, upstream_tls: &UpstreamTlsBuilder<'_>) -> Result<App, TableError> {
+fn build_app(
+    cfg: &AppConfig,
+    metrics: &Metrics,
+    upstream_tls: &UpstreamTlsBuilder<'_>,
+) -> Result<App, TableError> {
     let upstreams = cfg
         .upstreams
         .iter()
@@ -64,9 +83,15 @@ fn build_app(cfg: &AppConfig, metrics: &Metrics, upstream_tls: &UpstreamTlsBuild
             Upstream::parse(key, url).map(Arc::new)
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TableError::Upstream { app: cfg.id.clone(), source })?;
+        .map_err(|source| TableError::Upstream {
+            app: cfg.id.clone(),
+            source,
+        })?;
     let tls = if upstreams.iter().any(|u| u.tls) {
-        let config = upstream_tls(cfg).map_err(|message| TableError::Tls { app: cfg.id.clone(), message })?;
+        let config = upstream_tls(cfg).map_err(|message| TableError::Tls {
+            app: cfg.id.clone(),
+            message,
+        })?;
         Some(TlsConnector::from(config))
     } else {
         None
@@ -96,7 +121,10 @@ fn pool_key(cfg: &AppConfig, url: &str) -> usize {
         "{url}|{:?}|{:?}|{:?}",
         cfg.upstream_ca_file, cfg.upstream_client_cert, cfg.upstream_client_key
     );
-    let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut keys = KEYS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let next = keys.len();
     *keys.entry(identity).or_insert(next)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 use crate::config::{Balance, PassiveHealth};
 
@@ -26,6 +26,8 @@ pub struct Upstream {
     /// Host name for TLS SNI and certificate checks.
     pub host: Box<str>,
     pub port: u16,
+    /// `Host` header value for requests that do not preserve the client's Host.
+    pub host_header: HeaderValue,
     /// Path the upstream's URL carried (`http://h/base` → `/base`), without trailing `/`.
     pub base_path: Box<str>,
     in_flight: AtomicUsize,
@@ -37,17 +39,29 @@ pub struct Upstream {
 impl Upstream {
     pub fn parse(pool_key: usize, url: &str) -> Result<Self, UpstreamUrlError> {
         let invalid = |why: &str| UpstreamUrlError::Invalid(url.to_string(), why.to_string());
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         let tls = match uri.scheme() {
             Some(s) if *s == Scheme::HTTP => false,
             Some(s) if *s == Scheme::HTTPS => true,
             _ => return Err(invalid("the scheme must be http or https")),
         };
-        let authority = uri.authority().cloned().ok_or_else(|| invalid("a host is required"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("a host is required"))?;
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').into();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .into();
         let base_path = uri.path().trim_end_matches('/').into();
+        let host_header = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| invalid("the host is not a valid header value"))?;
         Ok(Self {
+            host_header,
             pool_key,
             tls,
             authority,
@@ -121,7 +135,10 @@ pub struct HealthPolicy {
 
 impl From<&PassiveHealth> for HealthPolicy {
     fn from(cfg: &PassiveHealth) -> Self {
-        Self { max_failures: cfg.max_failures.max(1), eject_for: cfg.eject_for.get() }
+        Self {
+            max_failures: cfg.max_failures.max(1),
+            eject_for: cfg.eject_for.get(),
+        }
     }
 }
 
@@ -136,14 +153,25 @@ pub struct UpstreamSet {
 
 impl UpstreamSet {
     pub fn new(upstreams: Vec<Arc<Upstream>>, balance: Balance, health: HealthPolicy) -> Self {
-        Self { upstreams: upstreams.into(), balance, next: AtomicUsize::new(0), health }
+        Self {
+            upstreams: upstreams.into(),
+            balance,
+            next: AtomicUsize::new(0),
+            health,
+        }
     }
 
     /// Picks an upstream, skipping ejected ones and any in `tried`. When every untried
     /// upstream is ejected, the one whose ejection ends first is used anyway: a possibly
     /// recovered upstream beats a certain 502.
     pub fn pick(&self, tried: &[usize]) -> Option<&Arc<Upstream>> {
-        let candidates = || self.upstreams.iter().enumerate().filter(|(i, _)| !tried.contains(i)).map(|(_, u)| u);
+        let candidates = || {
+            self.upstreams
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !tried.contains(i))
+                .map(|(_, u)| u)
+        };
         if self.upstreams.len() == 1 {
             return candidates().next();
         }
@@ -158,14 +186,24 @@ impl UpstreamSet {
                     .map(|i| &self.upstreams[i])
                     .find(|u| u.available(now))
             }
-            Balance::LeastConnections => candidates().filter(|u| u.available(now)).min_by_key(|u| u.in_flight()),
+            Balance::LeastConnections => candidates()
+                .filter(|u| u.available(now))
+                .min_by_key(|u| u.in_flight()),
         };
         healthy.or_else(|| candidates().min_by_key(|u| u.ejected_until_ms.load(Ordering::Relaxed)))
     }
 
+    /// Counts a request on `upstream` while the guard lives — only where the balancing rule
+    /// reads the count, so round robin pays no shared-counter traffic per request.
+    pub fn track(&self, upstream: &Arc<Upstream>) -> Option<InFlight> {
+        (self.balance == Balance::LeastConnections).then(|| upstream.start_request())
+    }
+
     /// Index of an upstream in this set (for the `tried` list).
     pub fn index_of(&self, upstream: &Upstream) -> Option<usize> {
-        self.upstreams.iter().position(|u| std::ptr::eq(&**u, upstream))
+        self.upstreams
+            .iter()
+            .position(|u| std::ptr::eq(&**u, upstream))
     }
 }
 
@@ -180,8 +218,19 @@ mod tests {
     use super::*;
 
     fn set(n: usize, balance: Balance) -> UpstreamSet {
-        let ups = (0..n).map(|i| Arc::new(Upstream::parse(i, &format!("http://127.0.0.1:{}", 9000 + i)).unwrap())).collect();
-        UpstreamSet::new(ups, balance, HealthPolicy { max_failures: 2, eject_for: Duration::from_secs(60) })
+        let ups = (0..n)
+            .map(|i| {
+                Arc::new(Upstream::parse(i, &format!("http://127.0.0.1:{}", 9000 + i)).unwrap())
+            })
+            .collect();
+        UpstreamSet::new(
+            ups,
+            balance,
+            HealthPolicy {
+                max_failures: 2,
+                eject_for: Duration::from_secs(60),
+            },
+        )
     }
 
     #[test]

@@ -8,8 +8,9 @@ use hyper_util::rt::TokioIo;
 
 /// True for an HTTP/1.1 WebSocket handshake (`Connection: upgrade` + `Upgrade: websocket`).
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    let upgrade_is_websocket =
-        headers.get(UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let upgrade_is_websocket = headers
+        .get(UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     upgrade_is_websocket
         && headers
             .get_all(CONNECTION)

@@ -52,13 +52,23 @@ pub struct ConnectionContext {
 }
 
 /// Serves one accepted TCP connection to its end (or to shutdown).
-pub async fn serve(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, ctx: ConnectionContext) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    ctx: ConnectionContext,
+) {
     let _open = ctx.gateway.metrics.connection_opened();
     let _ = stream.set_nodelay(true);
     let settings = &ctx.gateway.http;
     match tls {
         None => {
-            let info = ConnInfo { peer, https: false, worker: ctx.worker, pool: ctx.pool.clone() };
+            let info = ConnInfo {
+                peer,
+                https: false,
+                worker: ctx.worker,
+                pool: ctx.pool.clone(),
+            };
             if settings.h2c {
                 serve_auto(TokioIo::new(stream), info, ctx).await;
             } else {
@@ -67,7 +77,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>
         }
         Some(acceptor) => {
             // The handshake is bounded like a request head: a silent client is cut off.
-            let handshake = tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await;
+            let handshake =
+                tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await;
             let stream = match handshake {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
@@ -80,7 +91,12 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>
                 }
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let info = ConnInfo { peer, https: true, worker: ctx.worker, pool: ctx.pool.clone() };
+            let info = ConnInfo {
+                peer,
+                https: true,
+                worker: ctx.worker,
+                pool: ctx.pool.clone(),
+            };
             if h2 {
                 serve_http2(TokioIo::new(stream), info, ctx).await;
             } else {
@@ -91,7 +107,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>
 }
 
 type Handler = Arc<dyn Fn(Request<Incoming>) -> HandlerFuture + Send + Sync>;
-type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+type HandlerFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>,
+>;
 
 fn handler(info: ConnInfo, ctx: &ConnectionContext) -> Handler {
     let info = Arc::new(info);
@@ -168,7 +186,10 @@ where
         .max_headers(settings.max_headers)
         .max_buf_size(settings.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(settings.max_header_bytes as u32);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(settings.max_header_bytes as u32);
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     tokio::select! {

@@ -63,7 +63,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Routes one request: ops endpoints first, then the HTTPS redirect, then the proxy.
-    pub async fn dispatch(&self, request: Request<Incoming>, conn: &ConnInfo) -> Response<ResponseBody> {
+    pub async fn dispatch(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnInfo,
+    ) -> Response<ResponseBody> {
         if let Some(endpoint) = ops::OpsEndpoint::from_path(request.uri().path()) {
             return ops::answer(self, endpoint).await;
         }
@@ -85,17 +89,27 @@ pub struct ConfigSource {
 /// Builds the proxy's state (app registry + settings) from a configuration.
 pub fn build_proxy_state(config: &Config, metrics: &Metrics) -> Result<ProxyState, TableError> {
     let upstream_tls = |app: &AppConfig| {
-        let client_cert = app.upstream_client_cert.as_deref().zip(app.upstream_client_key.as_deref());
-        tls::upstream_client_config(app.upstream_ca_file.as_deref(), client_cert).map_err(|e| e.to_string())
+        let client_cert = app
+            .upstream_client_cert
+            .as_deref()
+            .zip(app.upstream_client_key.as_deref());
+        tls::upstream_client_config(app.upstream_ca_file.as_deref(), client_cert)
+            .map_err(|e| e.to_string())
     };
-    Ok(ProxyState { table: ProxyTable::build(&config.apps, metrics, &upstream_tls)?, settings: ProxySettings::from_config(config) })
+    Ok(ProxyState {
+        table: ProxyTable::build(&config.apps, metrics, &upstream_tls)?,
+        settings: ProxySettings::from_config(config),
+    })
 }
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains in-flight requests.
 pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
     crate::install_crypto_provider();
     let workers = worker_count(config.server.workers);
-    let control = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServerError::Runtime)?;
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
     let metrics = Metrics::new(workers);
     let store = control.block_on(crate::store::open(&config.store, &config.data_dir))?;
     let tls = match (&config.server.https_listen, &config.tls) {
@@ -104,8 +118,11 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         (None, _) => None,
     };
     let proxy = Proxy::new(build_proxy_state(&config, &metrics)?, &metrics);
-    let redirect_to_https_port =
-        config.server.https_listen.filter(|_| config.server.redirect_http_to_https).map(|addr| addr.port());
+    let redirect_to_https_port = config
+        .server
+        .https_listen
+        .filter(|_| config.server.redirect_http_to_https)
+        .map(|addr| addr.port());
     let gateway = Arc::new(Gateway {
         proxy,
         metrics,
@@ -146,10 +163,13 @@ fn worker_count(configured: usize) -> usize {
 type WorkerListeners = Vec<Vec<(std::net::TcpListener, bool)>>;
 
 fn bind_all(config: &Config, workers: usize) -> Result<WorkerListeners, ServerError> {
-    let addresses: Vec<(SocketAddr, bool)> = [(config.server.http_listen, false), (config.server.https_listen, true)]
-        .into_iter()
-        .filter_map(|(addr, https)| addr.map(|a| (a, https)))
-        .collect();
+    let addresses: Vec<(SocketAddr, bool)> = [
+        (config.server.http_listen, false),
+        (config.server.https_listen, true),
+    ]
+    .into_iter()
+    .filter_map(|(addr, https)| addr.map(|a| (a, https)))
+    .collect();
     if addresses.is_empty() {
         return Err(ServerError::NoListener);
     }
@@ -157,7 +177,11 @@ fn bind_all(config: &Config, workers: usize) -> Result<WorkerListeners, ServerEr
         .map(|_| {
             addresses
                 .iter()
-                .map(|&(addr, https)| listener::bind_reuseport(addr).map(|l| (l, https)).map_err(|e| ServerError::Bind(addr, e)))
+                .map(|&(addr, https)| {
+                    listener::bind_reuseport(addr)
+                        .map(|l| (l, https))
+                        .map_err(|e| ServerError::Bind(addr, e))
+                })
                 .collect()
         })
         .collect()
@@ -174,7 +198,12 @@ fn spawn_workers(
         .into_iter()
         .enumerate()
         .map(|(worker, sockets)| {
-            let ctx = ConnectionContext { gateway: gateway.clone(), worker, pool: WorkerPool::new(), shutdown: shutdown.clone() };
+            let ctx = ConnectionContext {
+                gateway: gateway.clone(),
+                worker,
+                pool: WorkerPool::new(),
+                shutdown: shutdown.clone(),
+            };
             let tls = tls.clone();
             std::thread::Builder::new()
                 .name(format!("govgate-worker-{worker}"))
@@ -184,8 +213,16 @@ fn spawn_workers(
         .collect()
 }
 
-fn run_worker(sockets: Vec<(std::net::TcpListener, bool)>, ctx: ConnectionContext, tls: Option<Arc<TlsTerminator>>, grace: Duration) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+fn run_worker(
+    sockets: Vec<(std::net::TcpListener, bool)>,
+    ctx: ConnectionContext,
+    tls: Option<Arc<TlsTerminator>>,
+    grace: Duration,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, worker = ctx.worker, "cannot start worker runtime");
@@ -204,7 +241,12 @@ fn run_worker(sockets: Vec<(std::net::TcpListener, bool)>, ctx: ConnectionContex
     });
 }
 
-async fn accept_loop(socket: std::net::TcpListener, tls: Option<Arc<TlsTerminator>>, ctx: ConnectionContext, active: Arc<AtomicUsize>) {
+async fn accept_loop(
+    socket: std::net::TcpListener,
+    tls: Option<Arc<TlsTerminator>>,
+    ctx: ConnectionContext,
+    active: Arc<AtomicUsize>,
+) {
     let listener = match TcpListener::from_std(socket) {
         Ok(listener) => listener,
         Err(error) => {
@@ -245,19 +287,29 @@ async fn drain(active: &AtomicUsize, grace: Duration) {
     }
     let left = active.load(Ordering::Relaxed);
     if left > 0 {
-        tracing::warn!(connections = left, "shutdown grace period over; closing remaining connections");
+        tracing::warn!(
+            connections = left,
+            "shutdown grace period over; closing remaining connections"
+        );
     }
 }
 
 /// Signals and reloads, on the main thread, until SIGTERM or SIGINT.
-async fn control_loop(gateway: Arc<Gateway>, tls: Option<Arc<TlsTerminator>>, source: ConfigSource, config: Config) {
+async fn control_loop(
+    gateway: Arc<Gateway>,
+    tls: Option<Arc<TlsTerminator>>,
+    source: ConfigSource,
+    config: Config,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch());
     }
-    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop the gateway with SIGKILL");
         std::future::pending::<()>().await;
         return;
@@ -292,7 +344,9 @@ fn reload_config(gateway: &Gateway, source: &ConfigSource, running: &Config) -> 
             return None;
         }
     };
-    if config.server.http_listen != running.server.http_listen || config.server.https_listen != running.server.https_listen {
+    if config.server.http_listen != running.server.http_listen
+        || config.server.https_listen != running.server.https_listen
+    {
         tracing::warn!("listener addresses changed: restart the gateway to apply them");
     }
     match build_proxy_state(&config, &gateway.metrics) {

@@ -36,7 +36,11 @@ pub async fn answer(gateway: &Gateway, endpoint: OpsEndpoint) -> Response<Respon
     match endpoint {
         OpsEndpoint::Health => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
         OpsEndpoint::Ready => readiness(gateway).await,
-        OpsEndpoint::Metrics => text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", gateway.metrics.render()),
+        OpsEndpoint::Metrics => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            gateway.metrics.render(),
+        ),
     }
 }
 
@@ -48,12 +52,21 @@ async fn readiness(gateway: &Gateway) -> Response<ResponseBody> {
         let (ok, error) = match outcome {
             Ok(Ok(())) => (true, None),
             Ok(Err(e)) => (false, Some(e.to_string())),
-            Err(_) => (false, Some(format!("no answer within {READINESS_PROBE_TIMEOUT:?}"))),
+            Err(_) => (
+                false,
+                Some(format!("no answer within {READINESS_PROBE_TIMEOUT:?}")),
+            ),
         };
         ready &= ok;
-        checks.push(json!({"name": "store", "backend": store.backend_name(), "ok": ok, "error": error}));
+        checks.push(
+            json!({"name": "store", "backend": store.backend_name(), "ok": ok, "error": error}),
+        );
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if ready { "ready" } else { "not ready" }, "checks": checks});
     text(status, "application/json", body.to_string())
 }
@@ -61,21 +74,34 @@ async fn readiness(gateway: &Gateway) -> Response<ResponseBody> {
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 /// A redirect to the same host and path over HTTPS (301 for GET/HEAD, 308 otherwise so
 /// the method and body are kept). `None` when the Host header is not a plain host name.
 pub fn https_redirect<B>(request: &Request<B>, https_port: u16) -> Option<Response<ResponseBody>> {
-    let host = request.uri().host().or_else(|| request.headers().get(header::HOST)?.to_str().ok())?;
+    let host = request
+        .uri()
+        .host()
+        .or_else(|| request.headers().get(header::HOST)?.to_str().ok())?;
     let host = normalise_host(host);
-    let plain = host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    let plain = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
     if host.is_empty() || !plain {
         return None;
     }
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let location = HeaderValue::from_str(&format!("https://{host}{port}{path}")).ok()?;
     let status = if matches!(*request.method(), http::Method::GET | http::Method::HEAD) {

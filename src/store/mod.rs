@@ -74,10 +74,16 @@ pub type SharedStore = Arc<dyn Store>;
 pub async fn open(config: &StoreConfig, data_dir: &Path) -> Result<SharedStore, StoreError> {
     match config.backend {
         StoreBackend::Redb => {
-            let path = config.path.clone().unwrap_or_else(|| data_dir.join(DEFAULT_REDB_FILE));
+            let path = config
+                .path
+                .clone()
+                .unwrap_or_else(|| data_dir.join(DEFAULT_REDB_FILE));
             if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                    StoreError::Config(format!("cannot create store directory {}: {e}", dir.display()))
+                    StoreError::Config(format!(
+                        "cannot create store directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
             Ok(Arc::new(RedbStore::open(&path).await?))

@@ -13,7 +13,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
 use super::{Store, StoreError};
 
@@ -48,7 +51,10 @@ impl RedbStore {
     ///
     /// The sweeper is a plain thread (redb is blocking, and it must not depend on which
     /// runtime opened the store); it stops by itself once the store is dropped.
-    pub async fn open_with_sweep_interval(path: &Path, sweep_interval: Duration) -> Result<Self, StoreError> {
+    pub async fn open_with_sweep_interval(
+        path: &Path,
+        sweep_interval: Duration,
+    ) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let opened = {
             let path = path.clone();
@@ -57,7 +63,10 @@ impl RedbStore {
                 .map_err(join_error)?
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
-        let store = RedbStore { db: Arc::new(db), path: Arc::new(path) };
+        let store = RedbStore {
+            db: Arc::new(db),
+            path: Arc::new(path),
+        };
         store.blocking(create_table).await?;
         start_sweeper(Arc::downgrade(&store.db), sweep_interval)?;
         Ok(store)
@@ -75,7 +84,16 @@ impl RedbStore {
         self.blocking(sweep).await
     }
 
-    /// Runs `work` against the database on the blocking pool.
+    /// How many records the file holds, expired ones not yet swept included (for metrics).
+    pub async fn stored_entries(&self) -> Result<u64, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(ENTRIES)?;
+            Ok(table.len()?)
+        })
+        .await
+    }
+
     /// Runs `work` against the database on the blocking pool.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
@@ -143,7 +161,11 @@ impl Store for RedbStore {
                     let (expiry, previous) = match current {
                         Some((expiry, value)) => match parse_counter(&value) {
                             Some(n) => (expiry, n),
-                            None => return Ok(Err(format!("value at {key:?} is not an integer counter"))),
+                            None => {
+                                return Ok(Err(format!(
+                                    "value at {key:?} is not an integer counter"
+                                )))
+                            }
                         },
                         None => (expiry_millis(Some(ttl)), 0),
                     };
@@ -173,7 +195,9 @@ impl Store for RedbStore {
             write(db, |table| {
                 let matches = {
                     let stored = table.get(key.as_str())?;
-                    let current = stored.as_ref().and_then(|v| live_value(v.value(), now_millis()));
+                    let current = stored
+                        .as_ref()
+                        .and_then(|v| live_value(v.value(), now_millis()));
                     current == expected.as_deref()
                 };
                 if !matches {
@@ -232,7 +256,9 @@ fn start_sweeper(db: Weak<Database>, interval: Duration) -> Result<(), StoreErro
             match sweep(&db) {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "removed expired store entries"),
-                Err(e) => tracing::warn!(error = %e, "store sweep failed; retrying at the next interval"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "store sweep failed; retrying at the next interval")
+                }
             }
         })
         .map(drop)
@@ -261,7 +287,9 @@ fn find_expired(db: &Database, after: Option<&str>, now: u64) -> Result<Vec<Stri
     let txn = db.begin_read()?;
     let table = txn.open_table(ENTRIES)?;
     let range = match after {
-        Some(after) => table.range::<&str>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))?,
+        Some(after) => {
+            table.range::<&str>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))?
+        }
         None => table.range::<&str>(..)?,
     };
     let mut expired = Vec::new();

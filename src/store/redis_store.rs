@@ -9,13 +9,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::ClusterClientBuilder;
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Script,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    RedisResult, Script, ServerErrorKind, Value,
 };
 
 use super::{Store, StoreError};
@@ -57,17 +59,18 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Builds the client for the configured mode. Standalone and Sentinel connect lazily
-    /// (a Redis that is down at start-up makes operations fail, not the gateway); Cluster
-    /// needs one seed node to answer within `connect_timeout`.
+    /// Builds the client for the configured mode. Every mode connects on first use: a Redis
+    /// that is down at start-up makes operations fail with `Unavailable`, not the gateway.
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         if config.urls.is_empty() {
-            return Err(StoreError::Config("store.redis.urls must name at least one Redis server".into()));
+            return Err(StoreError::Config(
+                "store.redis.urls must name at least one Redis server".into(),
+            ));
         }
         let credentials = Credentials::load(config)?;
         let connector = match config.mode {
             RedisMode::Standalone => Connector::standalone(config, &credentials)?,
-            RedisMode::Cluster => Connector::cluster(config, &credentials).await?,
+            RedisMode::Cluster => Connector::cluster(config, &credentials)?,
             RedisMode::Sentinel => Connector::sentinel(config, &credentials)?,
         };
         Ok(RedisStore {
@@ -118,7 +121,8 @@ impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.key(key));
-        self.run("GET", |mut c| async move { cmd.query_async(&mut c).await }).await
+        self.run("GET", |mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
@@ -127,26 +131,36 @@ impl Store for RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl_millis(ttl));
         }
-        self.run("SET", |mut c| async move { cmd.query_async(&mut c).await }).await
+        self.run("SET", |mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(key));
-        let removed: i64 = self.run("DEL", |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        let removed: i64 = self
+            .run("DEL", |mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
         Ok(removed > 0)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
-        self.run("GETDEL", |mut c| async move { cmd.query_async(&mut c).await }).await
+        self.run(
+            "GETDEL",
+            |mut c| async move { cmd.query_async(&mut c).await },
+        )
+        .await
     }
 
     async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, StoreError> {
         let mut invocation = self.increment.key(self.key(key));
         invocation.arg(by).arg(ttl_millis(ttl));
-        self.run("increment", |mut c| async move { invocation.invoke_async(&mut c).await }).await
+        self.run("increment", |mut c| async move {
+            invocation.invoke_async(&mut c).await
+        })
+        .await
     }
 
     async fn compare_and_set(
@@ -163,14 +177,19 @@ impl Store for RedisStore {
             .arg(presence(new))
             .arg(new.unwrap_or_default())
             .arg(ttl.map_or(0, ttl_millis));
-        let swapped: i64 =
-            self.run("compare_and_set", |mut c| async move { invocation.invoke_async(&mut c).await }).await?;
+        let swapped: i64 = self
+            .run("compare_and_set", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
         Ok(swapped == 1)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        let _: String = self.run("PING", |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        let _: String = self
+            .run("PING", |mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
         Ok(())
     }
 
@@ -191,12 +210,18 @@ impl Credentials {
             None => None,
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    StoreError::Config(format!("cannot read Redis password file {}: {e}", path.display()))
+                    StoreError::Config(format!(
+                        "cannot read Redis password file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 Some(text.trim_end_matches(['\r', '\n']).to_owned())
             }
         };
-        Ok(Credentials { username: config.username.clone(), password })
+        Ok(Credentials {
+            username: config.username.clone(),
+            password,
+        })
     }
 
     fn apply(&self, info: redis::RedisConnectionInfo) -> redis::RedisConnectionInfo {
@@ -216,8 +241,8 @@ enum Connector {
     /// Reconnects by itself (in the background, with backoff) after Redis returns.
     Standalone(ConnectionManager),
     /// Follows slot moves and reconnects to nodes by itself.
-    Cluster(ClusterConnection),
-    Sentinel(SentinelConnector),
+    Cluster(Box<ClusterConnector>),
+    Sentinel(Box<SentinelConnector>),
 }
 
 impl Connector {
@@ -235,10 +260,14 @@ impl Connector {
         Ok(Connector::Standalone(manager))
     }
 
-    async fn cluster(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
+    fn cluster(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
         let mut nodes = Vec::with_capacity(config.urls.len());
         for url in &config.urls {
-            nodes.push(url.as_str().into_connection_info().map_err(|e| invalid_url(url, &e))?);
+            nodes.push(
+                url.as_str()
+                    .into_connection_info()
+                    .map_err(|e| invalid_url(url, &e))?,
+            );
         }
         let mut builder = ClusterClientBuilder::new(nodes)
             .connection_timeout(config.connect_timeout.get())
@@ -250,25 +279,24 @@ impl Connector {
         if let Some(password) = &credentials.password {
             builder = builder.password(password);
         }
-        let client = builder.build().map_err(|e| StoreError::Config(format!("redis cluster client: {e}")))?;
-        let connecting = client.get_async_connection();
-        let connection = tokio::time::timeout(config.connect_timeout.get(), connecting)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis cluster: no seed node answered in time".into()))?
-            .map_err(|e| StoreError::Unavailable(format!("redis cluster: {e}")))?;
-        Ok(Connector::Cluster(connection))
+        let client = builder
+            .build()
+            .map_err(|e| StoreError::Config(format!("redis cluster client: {e}")))?;
+        Ok(Connector::Cluster(Box::new(ClusterConnector {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        })))
     }
 
     fn sentinel(config: &RedisConfig, credentials: &Credentials) -> Result<Self, StoreError> {
-        let master_name = config
-            .master_name
-            .clone()
-            .ok_or_else(|| StoreError::Config("store.redis.master_name is required in sentinel mode".into()))?;
+        let master_name = config.master_name.clone().ok_or_else(|| {
+            StoreError::Config("store.redis.master_name is required in sentinel mode".into())
+        })?;
         let sentinel = Sentinel::build(config.urls.clone())
             .map_err(|e| StoreError::Config(format!("redis sentinel urls: {e}")))?;
         let node_info = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(credentials.apply(redis::RedisConnectionInfo::default()));
-        Ok(Connector::Sentinel(SentinelConnector {
+        Ok(Connector::Sentinel(Box::new(SentinelConnector {
             sentinel: tokio::sync::Mutex::new(sentinel),
             master_name,
             node_info,
@@ -276,14 +304,17 @@ impl Connector {
                 .set_connection_timeout(Some(config.connect_timeout.get()))
                 .set_response_timeout(Some(config.command_timeout.get())),
             current: std::sync::Mutex::new(None),
-        }))
+        })))
     }
 
     async fn connection(&self) -> RedisResult<RedisConnection> {
         match self {
             Connector::Standalone(manager) => Ok(RedisConnection::Manager(manager.clone())),
-            Connector::Cluster(cluster) => Ok(RedisConnection::Cluster(cluster.clone())),
-            Connector::Sentinel(sentinel) => sentinel.connection().await.map(RedisConnection::Multiplexed),
+            Connector::Cluster(cluster) => cluster.connection().await.map(RedisConnection::Cluster),
+            Connector::Sentinel(sentinel) => sentinel
+                .connection()
+                .await
+                .map(RedisConnection::Multiplexed),
         }
     }
 
@@ -293,6 +324,22 @@ impl Connector {
         if let Connector::Sentinel(sentinel) = self {
             sentinel.forget();
         }
+    }
+}
+
+/// The cluster connection, made on first use (so the gateway starts while Redis is down);
+/// once made it follows slot moves and reconnects to nodes by itself.
+struct ClusterConnector {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl ClusterConnector {
+    async fn connection(&self) -> RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
     }
 }
 
@@ -315,8 +362,12 @@ impl SentinelConnector {
         if let Some(connection) = self.cached() {
             return Ok(connection);
         }
-        let client = sentinel.async_master_for(&self.master_name, Some(&self.node_info)).await?;
-        let connection = client.get_multiplexed_async_connection_with_config(&self.connection_config).await?;
+        let client = sentinel
+            .async_master_for(&self.master_name, Some(&self.node_info))
+            .await?;
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&self.connection_config)
+            .await?;
         if let Ok(mut current) = self.current.lock() {
             *current = Some(connection.clone());
         }
@@ -373,8 +424,13 @@ impl ConnectionLike for RedisConnection {
     }
 }
 
-fn connection_info(url: &str, credentials: &Credentials) -> Result<redis::ConnectionInfo, StoreError> {
-    let info = url.into_connection_info().map_err(|e| invalid_url(url, &e))?;
+fn connection_info(
+    url: &str,
+    credentials: &Credentials,
+) -> Result<redis::ConnectionInfo, StoreError> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| invalid_url(url, &e))?;
     let redis_settings = credentials.apply(info.redis_settings().clone());
     Ok(info.set_redis_settings(redis_settings))
 }
@@ -383,7 +439,9 @@ fn connection_info(url: &str, credentials: &Credentials) -> Result<redis::Connec
 fn invalid_url(url: &str, error: &RedisError) -> StoreError {
     let shown = match url.rsplit_once('@') {
         Some((scheme_and_userinfo, host)) => {
-            let scheme = scheme_and_userinfo.split_once("://").map_or("redis", |(scheme, _)| scheme);
+            let scheme = scheme_and_userinfo
+                .split_once("://")
+                .map_or("redis", |(scheme, _)| scheme);
             format!("{scheme}://…@{host}")
         }
         None => url.to_owned(),
@@ -393,7 +451,11 @@ fn invalid_url(url: &str, error: &RedisError) -> StoreError {
 
 /// Whether an error means "Redis cannot serve now" rather than "this request was wrong".
 fn is_unavailable(error: &RedisError) -> bool {
-    if error.is_io_error() || error.is_timeout() || error.is_connection_refusal() || error.is_connection_dropped() {
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped()
+    {
         return true;
     }
     match error.kind() {
@@ -432,7 +494,12 @@ fn presence(value: Option<&[u8]>) -> &'static str {
     }
 }
 
-/// Milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis rejects 0).
+/// Longest TTL sent to Redis (100 years); Redis rejects expiries past `i64` milliseconds.
+const MAX_TTL_MILLIS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis rejects 0) and at most `MAX_TTL_MILLIS`.
 fn ttl_millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_TTL_MILLIS)
 }

@@ -72,7 +72,16 @@ impl RedisServer {
     fn spawn(&mut self) {
         let port = self.port.to_string();
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--daemonize", "no", "--dir"])
             .arg(self.dir.path())
             .args(&self.extra_args)
@@ -103,11 +112,21 @@ impl RedisCluster {
             .map(|_| {
                 RedisServer::start_with(
                     free_cluster_port(),
-                    &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"],
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
                 )
             })
             .collect();
-        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
         let status = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
@@ -119,8 +138,14 @@ impl RedisCluster {
             .expect("run redis-cli --cluster create");
         assert!(status.success(), "redis-cli --cluster create failed");
         let deadline = Instant::now() + START_TIMEOUT;
-        while !nodes.iter().all(|n| n.command(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
-            assert!(Instant::now() < deadline, "cluster did not reach cluster_state:ok");
+        while !nodes
+            .iter()
+            .all(|n| n.command(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not reach cluster_state:ok"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         RedisCluster { nodes }
@@ -144,7 +169,10 @@ impl RedisSentinel {
     pub fn start() -> Self {
         let master = RedisServer::start();
         let master_port = master.port().to_string();
-        let replica = RedisServer::start_with(super::free_port(), &["--replicaof", "127.0.0.1", &master_port]);
+        let replica = RedisServer::start_with(
+            super::free_port(),
+            &["--replicaof", "127.0.0.1", &master_port],
+        );
         let sentinel_port = super::free_port();
         let config_dir = tempfile::tempdir().expect("temp dir for sentinel.conf");
         let config_path = config_dir.path().join("sentinel.conf");
@@ -166,11 +194,21 @@ impl RedisSentinel {
         let mut sentinel = sentinel;
         sentinel.spawn_sentinel();
         let deadline = Instant::now() + START_TIMEOUT;
-        while !replica.command(&["INFO", "replication"]).contains("master_link_status:up") {
-            assert!(Instant::now() < deadline, "replica did not sync with the master");
+        while !replica
+            .command(&["INFO", "replication"])
+            .contains("master_link_status:up")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "replica did not sync with the master"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        RedisSentinel { master, replica, sentinel }
+        RedisSentinel {
+            master,
+            replica,
+            sentinel,
+        }
     }
 
     pub fn sentinel_url(&self) -> String {
@@ -179,8 +217,13 @@ impl RedisSentinel {
 
     /// The port the sentinel currently names as master.
     pub fn current_master_port(&self) -> Option<u16> {
-        let reply = self.sentinel.command(&["SENTINEL", "get-master-addr-by-name", Self::MASTER_NAME]);
-        reply.lines().filter_map(|line| line.trim().parse::<u16>().ok()).last()
+        let reply =
+            self.sentinel
+                .command(&["SENTINEL", "get-master-addr-by-name", Self::MASTER_NAME]);
+        reply
+            .lines()
+            .filter_map(|line| line.trim().parse::<u16>().ok())
+            .next_back()
     }
 }
 
@@ -219,7 +262,10 @@ fn wait_for_pong(port: u16) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "redis-server on port {port} did not answer PING");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not answer PING"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -252,7 +298,9 @@ fn reply_complete(reply: &[u8]) -> bool {
         Some(b'+' | b'-' | b':') => reply.ends_with(b"\r\n"),
         Some(b'$') => {
             let text = String::from_utf8_lossy(reply);
-            let Some((header, rest)) = text.split_once("\r\n") else { return false };
+            let Some((header, rest)) = text.split_once("\r\n") else {
+                return false;
+            };
             match header[1..].parse::<i64>() {
                 Ok(len) if len < 0 => true,
                 Ok(len) => rest.len() >= len as usize + 2,
@@ -261,8 +309,12 @@ fn reply_complete(reply: &[u8]) -> bool {
         }
         Some(b'*') => {
             let text = String::from_utf8_lossy(reply);
-            let Some((header, _)) = text.split_once("\r\n") else { return false };
-            let Ok(count) = header[1..].parse::<usize>() else { return false };
+            let Some((header, _)) = text.split_once("\r\n") else {
+                return false;
+            };
+            let Ok(count) = header[1..].parse::<usize>() else {
+                return false;
+            };
             // Arrays of bulk strings: header line + 2 lines per element.
             text.matches("\r\n").count() > count * 2
         }
