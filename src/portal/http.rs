@@ -1,0 +1,194 @@
+//! Small HTTP helpers for the portal: who is asking (browser or API), reading a form,
+//! and building responses with the security headers every portal page carries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+/// Largest login or logout form accepted.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// A form must arrive within this time.
+const FORM_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Pages may not be framed, may not load anything from elsewhere, and forms post only here.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Why a form could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("form larger than {MAX_FORM_BYTES} bytes")]
+    TooLarge,
+    #[error("form not received within {FORM_READ_TIMEOUT:?}")]
+    Timeout,
+    #[error("reading form: {0}")]
+    Read(String),
+    #[error("form is not application/x-www-form-urlencoded")]
+    ContentType,
+}
+
+/// A submitted `application/x-www-form-urlencoded` form.
+#[derive(Debug, Default)]
+pub struct Form {
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a small urlencoded form body.
+pub async fn read_form(headers: &HeaderMap, body: Incoming) -> Result<Form, FormError> {
+    let urlencoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !urlencoded {
+        return Err(FormError::ContentType);
+    }
+    let collected = tokio::time::timeout(
+        FORM_READ_TIMEOUT,
+        Limited::new(body, MAX_FORM_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| FormError::Timeout)?
+    .map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            FormError::TooLarge
+        } else {
+            FormError::Read(e.to_string())
+        }
+    })?;
+    let bytes = collected.to_bytes();
+    Ok(Form {
+        fields: form_urlencoded::parse(&bytes).into_owned().collect(),
+    })
+}
+
+/// The first value of a query parameter.
+pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// API clients get 401 JSON instead of a redirect to the login page: they ask for JSON,
+/// or are XHR, or authenticate with an `Authorization` header.
+pub fn is_api_request(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    wants_json || xhr || headers.contains_key(header::AUTHORIZATION)
+}
+
+/// An HTML page with the portal's security headers.
+pub fn html(status: StatusCode, body: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_headers(headers);
+    response
+}
+
+/// A JSON body (for API clients).
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(value.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    secure_headers(headers);
+    response
+}
+
+/// A redirect (`302`, `303`) to `location`.
+pub fn redirect(status: StatusCode, location: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    secure_headers(response.headers_mut());
+    response
+}
+
+fn secure_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_clients_are_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(!is_api_request(&h));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
+        );
+        assert!(!is_api_request(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(is_api_request(&h));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-requested-with",
+            HeaderValue::from_static("XMLHttpRequest"),
+        );
+        assert!(is_api_request(&h));
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert!(is_api_request(&h));
+    }
+
+    #[test]
+    fn query_params_decode() {
+        let uri: Uri = "/login?rd=%2Fmot-cua%2F%3Fq%3Dh%E1%BB%93&lang=en"
+            .parse()
+            .unwrap();
+        assert_eq!(query_param(&uri, "rd").as_deref(), Some("/mot-cua/?q=hồ"));
+        assert_eq!(query_param(&uri, "lang").as_deref(), Some("en"));
+        assert_eq!(query_param(&uri, "x"), None);
+    }
+}
