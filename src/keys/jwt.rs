@@ -90,7 +90,11 @@ pub(super) fn verify_with_key(
     let mut validation = jsonwebtoken::Validation::new(key.alg.jsonwebtoken());
     validation.leeway = options.leeway.as_secs();
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp"]);
+    // jsonwebtoken only compares iss/aud when present: make them required when expected.
+    let mut required = vec!["exp"];
+    required.extend(options.issuer.as_ref().map(|_| "iss"));
+    required.extend(options.audience.as_ref().map(|_| "aud"));
+    validation.set_required_spec_claims(&required);
     match &options.issuer {
         Some(issuer) => validation.set_issuer(&[issuer]),
         None => validation.iss = None,
