@@ -140,7 +140,10 @@ fn keys_persist_across_loads_in_private_files() {
     for file in &files {
         assert_eq!(mode_of(file), 0o600, "{}", file.display());
         let text = std::fs::read_to_string(file).unwrap();
-        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM: {text:.40}");
+        assert!(
+            text.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8 PEM: {text:.40}"
+        );
     }
     // openssl reads the files as what they claim to be.
     let rsa = Command::new("openssl")
@@ -151,10 +154,19 @@ fn keys_persist_across_loads_in_private_files() {
     assert!(rsa.status.success());
     assert!(String::from_utf8_lossy(&rsa.stdout).contains("2048 bit"));
 
-    let index: Value = serde_json::from_slice(&std::fs::read(dir.join(INDEX_FILE_NAME)).unwrap()).unwrap();
-    let kids: Vec<&str> = index["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(INDEX_FILE_NAME)).unwrap()).unwrap();
+    let kids: Vec<&str> = index["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert_eq!(kids, [rs_kid.as_str(), es_kid.as_str()]);
-    assert!(index["keys"][0]["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(index["keys"][0]["created_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
 
     let second = SigningKeys::load_or_generate(&dir).unwrap();
     assert_eq!(second.current_kid(Algorithm::RS256), Some(rs_kid.as_str()));
@@ -193,14 +205,18 @@ fn jwks_publishes_rs256_and_es256_with_their_members() {
     assert_eq!(ec["kty"], "EC");
     assert_eq!(ec["crv"], "P-256");
     for coordinate in ["x", "y"] {
-        let bytes = URL_SAFE_NO_PAD.decode(ec[coordinate].as_str().unwrap()).unwrap();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(ec[coordinate].as_str().unwrap())
+            .unwrap();
         assert_eq!(bytes.len(), 32);
     }
 
     // kids are RFC 7638 thumbprints, as computed by jsonwebtoken's own implementation.
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
     for jwk in &set.keys {
-        let thumbprint = jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap();
+        let thumbprint = jwk
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap();
         assert_eq!(jwk.common.key_id.as_deref(), Some(thumbprint.as_str()));
     }
     // No private member leaks into the published set.
@@ -234,17 +250,36 @@ fn assertion_verifies_in_pyjwt_with_expected_claims() {
     assert_eq!(claims["email"], "hang.nt@tinh.gov.vn");
     assert_eq!(claims["department"], "Văn phòng UBND");
     assert_eq!(claims["groups"], json!(["can-bo", "lanh-dao"]));
-    let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
     assert_eq!(exp - iat, 30);
     assert!((before_mint..=after_mint).contains(&iat));
-    assert_eq!(URL_SAFE_NO_PAD.decode(claims["jti"].as_str().unwrap()).unwrap().len(), 16);
-    assert_eq!(verified["jwks_kids"].as_array().unwrap().len(), 2, "PyJWT accepts both JWKs");
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(claims["jti"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        16
+    );
+    assert_eq!(
+        verified["jwks_kids"].as_array().unwrap().len(),
+        2,
+        "PyJWT accepts both JWKs"
+    );
 
     // The same token is refused for another app, and our own verifier agrees on both.
     let wrong_app = pyjwt_verify(&jwks, &token, "thu-vien", "RS256").unwrap_err();
     assert!(wrong_app.contains("InvalidAudienceError"), "{wrong_app}");
-    assert_eq!(issuer.verify(&token, APP).unwrap().preferred_username, "hang.nt");
-    assert!(matches!(issuer.verify(&token, "thu-vien"), Err(KeyError::InvalidToken(_))));
+    assert_eq!(
+        issuer.verify(&token, APP).unwrap().preferred_username,
+        "hang.nt"
+    );
+    assert!(matches!(
+        issuer.verify(&token, "thu-vien"),
+        Err(KeyError::InvalidToken(_))
+    ));
 
     // Optional claims are omitted, not null.
     let mut bare = identity();
@@ -252,7 +287,10 @@ fn assertion_verifies_in_pyjwt_with_expected_claims() {
     bare.department = None;
     let token = issuer.mint(APP, &bare).unwrap();
     let claims = &pyjwt_verify(&jwks, &token, APP, "RS256").unwrap()["claims"];
-    assert!(claims.get("email").is_none() && claims.get("department").is_none(), "{claims}");
+    assert!(
+        claims.get("email").is_none() && claims.get("department").is_none(),
+        "{claims}"
+    );
 }
 
 #[test]
@@ -269,14 +307,17 @@ fn es256_and_eddsa_tokens_verify_in_pyjwt() {
         .find(|k| k["alg"] == "EdDSA")
         .cloned()
         .unwrap();
-    assert_eq!((okp["kty"].as_str(), okp["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    assert_eq!(
+        (okp["kty"].as_str(), okp["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
 
     let claims = json!({"iss": ISSUER, "aud": APP, "sub": "s", "iat": now_secs(),
                         "exp": now_secs() + 30, "jti": "j"});
     for alg in [Algorithm::ES256, Algorithm::EdDSA] {
         let token = keys.sign(alg, &claims, "JWT").unwrap();
-        let verified = pyjwt_verify(&jwks, &token, APP, alg.as_str())
-            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        let verified =
+            pyjwt_verify(&jwks, &token, APP, alg.as_str()).unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(verified["header"]["alg"], alg.as_str());
         assert_eq!(verified["header"]["kid"], keys.current_kid(alg).unwrap());
         assert_eq!(verified["claims"]["sub"], "s");
@@ -327,11 +368,21 @@ fn alg_none_and_hs256_with_public_key_are_rejected() {
     let rs_kid = keys.current_kid(Algorithm::RS256).unwrap().to_string();
     let options = VerifyOptions::default();
 
-    let none = raw_token(&json!({"alg": "none", "typ": "JWT", "kid": rs_kid}), &valid_claims(), b"");
+    let none = raw_token(
+        &json!({"alg": "none", "typ": "JWT", "kid": rs_kid}),
+        &valid_claims(),
+        b"",
+    );
     let error = keys.verify(&none, &options).unwrap_err();
-    assert!(matches!(&error, KeyError::AlgorithmMismatch { token_alg, .. } if token_alg == "none"), "{error}");
+    assert!(
+        matches!(&error, KeyError::AlgorithmMismatch { token_alg, .. } if token_alg == "none"),
+        "{error}"
+    );
     let none_without_kid = raw_token(&json!({"alg": "none"}), &valid_claims(), b"");
-    assert!(matches!(keys.verify(&none_without_kid, &options), Err(KeyError::MalformedToken(_))));
+    assert!(matches!(
+        keys.verify(&none_without_kid, &options),
+        Err(KeyError::MalformedToken(_))
+    ));
 
     // The classic key-confusion attack: HMAC with the RSA public key (as openssl prints
     // it) as the secret, claiming the RSA key's kid.
@@ -350,19 +401,30 @@ fn alg_none_and_hs256_with_public_key_are_rejected() {
     )
     .unwrap();
     let error = keys.verify(&forged, &options).unwrap_err();
-    assert!(matches!(&error, KeyError::AlgorithmMismatch { token_alg, .. } if token_alg == "HS256"), "{error}");
+    assert!(
+        matches!(&error, KeyError::AlgorithmMismatch { token_alg, .. } if token_alg == "HS256"),
+        "{error}"
+    );
 
     // An ES256 signature presented under the RSA key's kid is refused before any math.
     let es_token = keys.sign(Algorithm::ES256, &valid_claims(), "JWT").unwrap();
     let (_, rest) = es_token.split_once('.').unwrap();
     let relabeled = format!(
         "{}.{rest}",
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json!({"alg": "ES256", "kid": rs_kid})).unwrap())
+        URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&json!({"alg": "ES256", "kid": rs_kid})).unwrap())
     );
-    assert!(matches!(keys.verify(&relabeled, &options), Err(KeyError::AlgorithmMismatch { .. })));
+    assert!(matches!(
+        keys.verify(&relabeled, &options),
+        Err(KeyError::AlgorithmMismatch { .. })
+    ));
 
     // Unknown kid and garbage are errors, never panics.
-    let unknown = raw_token(&json!({"alg": "RS256", "kid": "nope"}), &valid_claims(), b"x");
+    let unknown = raw_token(
+        &json!({"alg": "RS256", "kid": "nope"}),
+        &valid_claims(),
+        b"x",
+    );
     assert!(matches!(keys.verify(&unknown, &options), Err(KeyError::UnknownKey(k)) if k == "nope"));
     for garbage in ["", ".", "a.b", "a.b.c.d", "!!!.e30.", "e30.e30.e30"] {
         assert!(keys.verify(garbage, &options).is_err(), "{garbage:?}");
@@ -386,23 +448,48 @@ fn verify_checks_exp_nbf_iss_aud_and_typ() {
     assert_eq!(good["sub"], "s");
 
     let cases = [
-        ("expired", json!({"iss": ISSUER, "aud": APP, "exp": now - 120})),
-        ("not yet valid", json!({"iss": ISSUER, "aud": APP, "exp": now + 300, "nbf": now + 120})),
+        (
+            "expired",
+            json!({"iss": ISSUER, "aud": APP, "exp": now - 120}),
+        ),
+        (
+            "not yet valid",
+            json!({"iss": ISSUER, "aud": APP, "exp": now + 300, "nbf": now + 120}),
+        ),
         ("no exp", json!({"iss": ISSUER, "aud": APP})),
-        ("other issuer", json!({"iss": "https://evil.example", "aud": APP, "exp": now + 30})),
-        ("other audience", json!({"iss": ISSUER, "aud": "thu-vien", "exp": now + 30})),
+        (
+            "other issuer",
+            json!({"iss": "https://evil.example", "aud": APP, "exp": now + 30}),
+        ),
+        (
+            "other audience",
+            json!({"iss": ISSUER, "aud": "thu-vien", "exp": now + 30}),
+        ),
         ("no audience", json!({"iss": ISSUER, "exp": now + 30})),
         ("no issuer", json!({"aud": APP, "exp": now + 30})),
     ];
     for (case, claims) in cases {
         let result = keys.verify(&sign(claims), &strict);
-        assert!(matches!(result, Err(KeyError::InvalidToken(_))), "{case}: {result:?}");
+        assert!(
+            matches!(result, Err(KeyError::InvalidToken(_))),
+            "{case}: {result:?}"
+        );
     }
     let wrong_typ = keys.sign_rs256(&valid_claims(), "at+jwt").unwrap();
-    assert!(matches!(keys.verify(&wrong_typ, &strict), Err(KeyError::InvalidToken(_))));
+    assert!(matches!(
+        keys.verify(&wrong_typ, &strict),
+        Err(KeyError::InvalidToken(_))
+    ));
     // Leeway forgives small clock skew only.
-    let lenient = VerifyOptions { leeway: Duration::from_secs(300), ..strict.clone() };
-    keys.verify(&sign(json!({"iss": ISSUER, "aud": APP, "exp": now - 120})), &lenient).unwrap();
+    let lenient = VerifyOptions {
+        leeway: Duration::from_secs(300),
+        ..strict.clone()
+    };
+    keys.verify(
+        &sign(json!({"iss": ISSUER, "aud": APP, "exp": now - 120})),
+        &lenient,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -412,7 +499,9 @@ fn assertion_lifetime_is_at_most_60_seconds() {
     for (asked, expected) in [(30, 30), (60, 60), (3600, 60), (0, 1)] {
         let issuer = AssertionIssuer::new(keys.clone(), ISSUER.into(), Duration::from_secs(asked));
         assert_eq!(issuer.lifetime(), Duration::from_secs(expected));
-        let claims = issuer.verify(&issuer.mint(APP, &identity()).unwrap(), APP).unwrap();
+        let claims = issuer
+            .verify(&issuer.mint(APP, &identity()).unwrap(), APP)
+            .unwrap();
         assert_eq!(claims.exp - claims.iat, expected, "asked {asked}s");
         assert!(claims.exp - claims.iat <= 60);
     }
@@ -427,7 +516,8 @@ fn jti_is_unique_across_1000_mints() {
     for _ in 0..1000 {
         let token = issuer.mint(APP, &identity()).unwrap();
         let payload = token.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert!(jtis.insert(claims["jti"].as_str().unwrap().to_string()));
     }
     assert_eq!(jtis.len(), 1000);
@@ -446,20 +536,39 @@ fn corrupt_key_file_is_named_and_left_untouched() {
     let garbage = b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n";
     std::fs::write(&rsa_file, garbage).unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
-    assert!(matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file), "{error}");
-    assert!(error.to_string().contains(rsa_file.to_str().unwrap()), "{error}");
-    assert_eq!(std::fs::read(&rsa_file).unwrap(), garbage, "the corrupt file is not overwritten");
-    assert_eq!(std::fs::read(dir.join(INDEX_FILE_NAME)).unwrap(), index_before);
+    assert!(
+        matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(rsa_file.to_str().unwrap()),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(&rsa_file).unwrap(),
+        garbage,
+        "the corrupt file is not overwritten"
+    );
+    assert_eq!(
+        std::fs::read(dir.join(INDEX_FILE_NAME)).unwrap(),
+        index_before
+    );
     assert_eq!(pem_files(&dir).len(), 2, "no replacement key was generated");
 
     std::fs::write(&rsa_file, b"not even PEM").unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
-    assert!(matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file), "{error}");
+    assert!(
+        matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file),
+        "{error}"
+    );
 
     // A valid key of the wrong type in the RS256 slot is refused as well.
     std::fs::write(&rsa_file, &original_es).unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
-    assert!(matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file), "{error}");
+    assert!(
+        matches!(&error, KeyError::CorruptKey { path, .. } if path == &rsa_file),
+        "{error}"
+    );
 
     // Restored, it loads again with the same kids.
     std::fs::write(&rsa_file, &original_rsa).unwrap();
@@ -469,22 +578,33 @@ fn corrupt_key_file_is_named_and_left_untouched() {
     // A key readable by others is refused, not silently used.
     std::fs::set_permissions(&es_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
-    assert!(matches!(&error, KeyError::InsecurePermissions { path, mode: 0o644 } if path == &es_file), "{error}");
+    assert!(
+        matches!(&error, KeyError::InsecurePermissions { path, mode: 0o644 } if path == &es_file),
+        "{error}"
+    );
     std::fs::set_permissions(&es_file, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     // A damaged index is named; a missing index next to key files is not papered over.
     let index = dir.join(INDEX_FILE_NAME);
     std::fs::write(&index, b"{\"keys\": [").unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
-    assert!(matches!(&error, KeyError::CorruptIndex { path, .. } if path == &index), "{error}");
+    assert!(
+        matches!(&error, KeyError::CorruptIndex { path, .. } if path == &index),
+        "{error}"
+    );
     std::fs::remove_file(&index).unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
     assert!(matches!(&error, KeyError::CorruptIndex { .. }), "{error}");
     assert_eq!(pem_files(&dir).len(), 2);
 
     // An index entry may not point outside the key directory.
-    std::fs::write(&index, serde_json::to_vec(&json!({"keys": [{"kid": "k", "alg": "RS256",
-        "file": "../../etc/passwd", "created_at": "2026-01-01T00:00:00Z"}]})).unwrap()).unwrap();
+    std::fs::write(
+        &index,
+        serde_json::to_vec(&json!({"keys": [{"kid": "k", "alg": "RS256",
+        "file": "../../etc/passwd", "created_at": "2026-01-01T00:00:00Z"}]}))
+        .unwrap(),
+    )
+    .unwrap();
     let error = SigningKeys::load_or_generate(&dir).unwrap_err();
     assert!(error.to_string().contains("keys[0].file"), "{error}");
 }
@@ -493,21 +613,28 @@ fn corrupt_key_file_is_named_and_left_untouched() {
 fn rotation_keeps_the_previous_key_published_and_verifying() {
     let (temp, dir) = temp_keys_dir();
     let before = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
-    let old_issuer = AssertionIssuer::new(before.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
+    let old_issuer =
+        AssertionIssuer::new(before.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let old_token = old_issuer.mint(APP, &identity()).unwrap();
     let old_kid = before.current_kid(Algorithm::RS256).unwrap().to_string();
 
     let after = Arc::new(SigningKeys::rotate(&dir, Algorithm::RS256).unwrap());
     let new_kid = after.current_kid(Algorithm::RS256).unwrap().to_string();
     assert_ne!(new_kid, old_kid);
-    assert_eq!(after.current_kid(Algorithm::ES256), before.current_kid(Algorithm::ES256));
+    assert_eq!(
+        after.current_kid(Algorithm::ES256),
+        before.current_kid(Algorithm::ES256)
+    );
     let infos = after.key_infos();
     let retired = infos.iter().find(|k| k.kid == old_kid).unwrap();
     assert!(retired.retired_at.is_some());
     assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 3);
 
     let new_issuer = AssertionIssuer::new(after.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
-    assert_eq!(new_issuer.verify(&old_token, APP).unwrap().sub, identity().subject);
+    assert_eq!(
+        new_issuer.verify(&old_token, APP).unwrap().sub,
+        identity().subject
+    );
     let new_token = new_issuer.mint(APP, &identity()).unwrap();
     let jwks = write_jwks(&after, temp.path());
     for token in [&old_token, &new_token] {
@@ -518,7 +645,10 @@ fn rotation_keeps_the_previous_key_published_and_verifying() {
 
     // The rotation survives a restart.
     let reloaded = SigningKeys::load_or_generate(&dir).unwrap();
-    assert_eq!(reloaded.current_kid(Algorithm::RS256), Some(new_kid.as_str()));
+    assert_eq!(
+        reloaded.current_kid(Algorithm::RS256),
+        Some(new_kid.as_str())
+    );
     assert_eq!(reloaded.jwks(), after.jwks());
 }
 
@@ -537,13 +667,18 @@ fn assertion_cache_reuses_per_session_and_app_until_half_lifetime() {
 
     let other_app = cache.assertion("session-1", "thu-vien", &person).unwrap();
     assert_ne!(other_app, first);
-    assert!(issuer.verify(other_app.to_str().unwrap(), "thu-vien").is_ok());
+    assert!(issuer
+        .verify(other_app.to_str().unwrap(), "thu-vien")
+        .is_ok());
     assert_ne!(cache.assertion("session-2", APP, &person).unwrap(), first);
 
     let mut promoted = person.clone();
     promoted.groups.push("giam-doc".into());
     let fresh = cache.assertion("session-1", APP, &promoted).unwrap();
-    assert_ne!(fresh, first, "a changed identity is never served a stale assertion");
+    assert_ne!(
+        fresh, first,
+        "a changed identity is never served a stale assertion"
+    );
     let groups = issuer.verify(fresh.to_str().unwrap(), APP).unwrap().groups;
     assert!(groups.contains(&"giam-doc".to_string()));
 
@@ -563,7 +698,9 @@ fn assertion_cache_stays_bounded() {
     let issuer = AssertionIssuer::new(keys, ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let cache = AssertionCache::new(issuer, 32);
     for session in 0..500 {
-        cache.assertion(&format!("session-{session}"), APP, &identity()).unwrap();
+        cache
+            .assertion(&format!("session-{session}"), APP, &identity())
+            .unwrap();
     }
     assert!(cache.len() <= 32, "{} sessions cached", cache.len());
     assert!(!cache.is_empty());

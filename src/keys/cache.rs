@@ -26,11 +26,13 @@ struct CachedAssertion {
 
 /// Assertions of one session, one per app it visited (usually a handful).
 type SessionEntries = Vec<CachedAssertion>;
+/// Session id to its assertions.
+type Shard = HashMap<Box<str>, SessionEntries>;
 
 /// A bounded cache of assertions in front of an [`AssertionIssuer`].
 pub struct AssertionCache {
     issuer: AssertionIssuer,
-    shards: Box<[Mutex<HashMap<Box<str>, SessionEntries>>]>,
+    shards: Box<[Mutex<Shard>]>,
     sessions_per_shard: usize,
 }
 
@@ -122,7 +124,7 @@ impl AssertionCache {
         });
     }
 
-    fn shard(&self, session_id: &str) -> MutexGuard<'_, HashMap<Box<str>, SessionEntries>> {
+    fn shard(&self, session_id: &str) -> MutexGuard<'_, Shard> {
         let mut hasher = DefaultHasher::new();
         session_id.hash(&mut hasher);
         // The modulo keeps the index below SHARDS, so the cast cannot truncate meaningfully.
@@ -132,7 +134,7 @@ impl AssertionCache {
 
 /// Evicts sessions whose assertions are all stale; if that frees nothing, evicts one
 /// arbitrary session (cheap, and a miss only costs one signature).
-fn make_room(shard: &mut HashMap<Box<str>, SessionEntries>, now: Instant, capacity: usize) {
+fn make_room(shard: &mut Shard, now: Instant, capacity: usize) {
     shard.retain(|_, entries| entries.iter().any(|c| c.refresh_at > now));
     if shard.len() < capacity {
         return;
@@ -146,5 +148,7 @@ fn make_room(shard: &mut HashMap<Box<str>, SessionEntries>, now: Instant, capaci
 /// A poisoned shard only means another thread panicked mid-update of a cache: the map is
 /// still structurally sound, so keep using it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

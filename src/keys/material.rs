@@ -80,7 +80,8 @@ impl KeyMaterial {
     }
 
     fn from_pkcs8(alg: Algorithm, pkcs8: &[u8]) -> Result<Self, String> {
-        let rejected = |e: aws_lc_rs::error::KeyRejected| format!("not a valid {alg} PKCS#8 key ({e})");
+        let rejected =
+            |e: aws_lc_rs::error::KeyRejected| format!("not a valid {alg} PKCS#8 key ({e})");
         let (private, public) = match alg {
             Algorithm::RS256 => {
                 let key_pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?;
@@ -129,12 +130,19 @@ impl KeyMaterial {
             PrivateKey::Rsa(key_pair) => {
                 let mut signature = vec![0; key_pair.public_modulus_len()];
                 key_pair
-                    .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+                    .sign(
+                        &RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        message,
+                        &mut signature,
+                    )
                     .map_err(failed)?;
                 Ok(signature)
             }
             PrivateKey::Ecdsa(key_pair) => {
-                let signature = key_pair.sign(&SystemRandom::new(), message).map_err(failed)?;
+                let signature = key_pair
+                    .sign(&SystemRandom::new(), message)
+                    .map_err(failed)?;
                 Ok(signature.as_ref().to_vec())
             }
             PrivateKey::Ed25519(key_pair) => Ok(key_pair.sign(message).as_ref().to_vec()),

@@ -16,7 +16,9 @@ mod jwt;
 mod material;
 mod store;
 
-pub use assertion::{AssertionClaims, AssertionIssuer, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME};
+pub use assertion::{
+    AssertionClaims, AssertionIssuer, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME,
+};
 pub use cache::AssertionCache;
 pub use jwt::VerifyOptions;
 pub use store::{KeyInfo, SigningKeys, INDEX_FILE_NAME};

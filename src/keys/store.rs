@@ -65,7 +65,11 @@ pub struct SigningKeys {
 
 impl fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<_> = self.keys.iter().map(|k| (&k.info.kid, k.info.alg)).collect();
+        let kids: Vec<_> = self
+            .keys
+            .iter()
+            .map(|k| (&k.info.kid, k.info.alg))
+            .collect();
         f.debug_struct("SigningKeys")
             .field("dir", &self.dir)
             .field("keys", &kids)
@@ -87,7 +91,12 @@ impl SigningKeys {
         let mut index = read_index(dir)?;
         let mut keys = load_keys(dir, &index)?;
         let mut wanted = vec![Algorithm::RS256];
-        wanted.extend(algorithms.iter().copied().filter(|a| *a != Algorithm::RS256));
+        wanted.extend(
+            algorithms
+                .iter()
+                .copied()
+                .filter(|a| *a != Algorithm::RS256),
+        );
         let mut generated = false;
         for alg in wanted {
             if current_position(&keys, alg).is_none() {
@@ -249,7 +258,10 @@ fn read_index(dir: &Path) -> Result<Index, KeyError> {
             )));
         }
         if index.keys[..position].iter().any(|e| e.kid == entry.kid) {
-            return Err(corrupt(format!("keys[{position}]: duplicate kid {:?}", entry.kid)));
+            return Err(corrupt(format!(
+                "keys[{position}]: duplicate kid {:?}",
+                entry.kid
+            )));
         }
     }
     Ok(index)
@@ -303,7 +315,10 @@ fn load_keys(dir: &Path, index: &Index) -> Result<Vec<LoadedKey>, KeyError> {
 }
 
 fn read_key_file(path: &Path, entry: &IndexEntry) -> Result<KeyMaterial, KeyError> {
-    let mode = fs::metadata(path).map_err(io_error(path))?.permissions().mode();
+    let mode = fs::metadata(path)
+        .map_err(io_error(path))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         return Err(KeyError::InsecurePermissions {
             path: path.to_path_buf(),

@@ -29,7 +29,9 @@ pub fn run_python(script: &str, args: &[&str]) -> Output {
 }
 
 fn venv_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("test-venv")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("test-venv")
 }
 
 fn python_of(venv: &Path) -> PathBuf {
@@ -55,7 +57,13 @@ fn create_or_reuse_venv() -> PathBuf {
     run_checked(Command::new("python3").args(["-m", "venv"]).arg(&staging));
     run_checked(
         Command::new(python_of(&staging))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(REQUIREMENTS),
     );
     if !is_ready(&venv) {
@@ -65,14 +73,18 @@ fn create_or_reuse_venv() -> PathBuf {
         }
     }
     let _ = std::fs::remove_dir_all(&staging);
-    assert!(is_ready(&venv), "{} lacks PyJWT after install", venv.display());
+    assert!(
+        is_ready(&venv),
+        "{} lacks PyJWT after install",
+        venv.display()
+    );
     python_of(&venv)
 }
 
 fn run_checked(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (is python3 with venv installed?)"));
+    let output = command.output().unwrap_or_else(|e| {
+        panic!("cannot run {command:?}: {e} (is python3 with venv installed?)")
+    });
     assert!(
         output.status.success(),
         "{command:?} failed: {}{}",
