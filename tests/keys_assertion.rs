@@ -18,28 +18,10 @@ use govgate::keys::{
     DEFAULT_ASSERTION_LIFETIME, INDEX_FILE_NAME,
 };
 use serde_json::{json, Value};
-use support::python::run_python;
+use support::python;
 
 const ISSUER: &str = "https://sso.tinh.gov.vn";
 const APP: &str = "mot-cua";
-
-/// Verifies a token with PyJWT against a JWKS file, choosing the key by kid and allowing
-/// only the expected algorithm. Prints `{"header":..,"claims":..}` or `REJECTED <why>`.
-const PYJWT_VERIFY: &str = r#"
-import json, sys, jwt
-jwks_file, token, audience, issuer, algorithm = sys.argv[1:6]
-with open(jwks_file) as f:
-    keyset = jwt.PyJWKSet.from_dict(json.load(f))
-try:
-    header = jwt.get_unverified_header(token)
-    key = next(k for k in keyset.keys if k.key_id == header["kid"])
-    claims = jwt.decode(token, key=key.key, algorithms=[algorithm], audience=audience,
-                        issuer=issuer, options={"require": ["exp", "iat", "sub", "jti"]})
-except (jwt.PyJWTError, StopIteration, KeyError) as e:
-    print("REJECTED", type(e).__name__, e)
-    sys.exit(1)
-print(json.dumps({"header": header, "claims": claims, "jwks_kids": [k.key_id for k in keyset.keys]}))
-"#;
 
 fn temp_keys_dir() -> (tempfile::TempDir, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
@@ -74,19 +56,7 @@ fn write_jwks(keys: &SigningKeys, dir: &Path) -> PathBuf {
 }
 
 fn pyjwt_verify(jwks: &Path, token: &str, audience: &str, alg: &str) -> Result<Value, String> {
-    let output = run_python(
-        PYJWT_VERIFY,
-        &[jwks.to_str().unwrap(), token, audience, ISSUER, alg],
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    if output.status.success() {
-        Ok(serde_json::from_str(&stdout).unwrap())
-    } else {
-        Err(format!(
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
+    python::pyjwt_verify(jwks, token, audience, ISSUER, alg)
 }
 
 fn mode_of(path: &Path) -> u32 {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use serde_json::Value;
+
 /// The packages the venv must provide, as pip spells them.
 const REQUIREMENTS: &[&str] = &["pyjwt[crypto]"];
 /// Import check that proves the venv is complete.
@@ -26,6 +28,50 @@ pub fn run_python(script: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run the test venv's python")
+}
+
+/// Verifies a token with PyJWT against a JWKS file, choosing the key by kid and allowing
+/// only the expected algorithm. Prints `{"header":..,"claims":..}` or `REJECTED <why>`.
+const PYJWT_VERIFY: &str = r#"
+import json, sys, jwt
+jwks_file, token, audience, issuer, algorithm = sys.argv[1:6]
+with open(jwks_file) as f:
+    keyset = jwt.PyJWKSet.from_dict(json.load(f))
+try:
+    header = jwt.get_unverified_header(token)
+    key = next(k for k in keyset.keys if k.key_id == header["kid"])
+    claims = jwt.decode(token, key=key.key, algorithms=[algorithm], audience=audience,
+                        issuer=issuer, options={"require": ["exp", "iat", "sub", "jti"]})
+except (jwt.PyJWTError, StopIteration, KeyError) as e:
+    print("REJECTED", type(e).__name__, e)
+    sys.exit(1)
+print(json.dumps({"header": header, "claims": claims, "jwks_kids": [k.key_id for k in keyset.keys]}))
+"#;
+
+/// Verifies `token` with PyJWT: the key is taken from the JWKS file by the token's kid,
+/// only `algorithm` is allowed, `aud`, `iss`, `exp`, `iat`, `sub` and `jti` are required.
+/// Returns `{"header":..,"claims":..,"jwks_kids":[..]}`, or PyJWT's reason for rejecting.
+pub fn pyjwt_verify(
+    jwks_file: &Path,
+    token: &str,
+    audience: &str,
+    issuer: &str,
+    algorithm: &str,
+) -> Result<Value, String> {
+    let jwks_file = jwks_file.to_str().expect("UTF-8 path");
+    let output = run_python(
+        PYJWT_VERIFY,
+        &[jwks_file, token, audience, issuer, algorithm],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() {
+        Ok(serde_json::from_str(&stdout).expect("PyJWT script prints JSON"))
+    } else {
+        Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
 
 fn venv_dir() -> PathBuf {
