@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod identity;
+pub mod keys;
 pub mod metrics;
 pub mod pages;
 pub mod portal;

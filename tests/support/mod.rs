@@ -28,5 +28,6 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
 pub mod gateway;
 pub mod nginx;
 pub mod proxy;
+pub mod python;
 pub mod redis;
 pub mod slapd;
