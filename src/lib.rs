@@ -13,6 +13,9 @@ pub mod pages;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod session;
+pub mod audit;
+pub mod bruteforce;
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider. Idempotent; call it
 /// before building any TLS configuration (the CLI and test helpers do).

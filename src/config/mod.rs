@@ -3,8 +3,10 @@
 //! `load` reads a TOML file, rejects unknown keys, validates values and every file the
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
+mod audit;
 mod files;
 mod locate;
+mod session;
 mod structure;
 mod types;
 mod units;
@@ -17,6 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use types::*;
+pub use {audit::{AuditConfig, DEFAULT_AUDIT_FILE}, session::{LoginProtectionConfig, SessionConfig}};
 pub use units::{ByteSize, Seconds};
 
 use locate::Reporter;
