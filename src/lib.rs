@@ -4,6 +4,8 @@
 //! Rooms (see `docs/architecture.md`); dependencies point downward only:
 //! `cli → server → proxy → {store, metrics, pages, config}`.
 
+pub mod audit;
+pub mod bruteforce;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -12,10 +14,8 @@ pub mod metrics;
 pub mod pages;
 pub mod proxy;
 pub mod server;
-pub mod store;
 pub mod session;
-pub mod audit;
-pub mod bruteforce;
+pub mod store;
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider. Idempotent; call it
 /// before building any TLS configuration (the CLI and test helpers do).

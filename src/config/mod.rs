@@ -19,8 +19,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use types::*;
-pub use {audit::{AuditConfig, DEFAULT_AUDIT_FILE}, session::{LoginProtectionConfig, SessionConfig}};
 pub use units::{ByteSize, Seconds};
+pub use {
+    audit::{AuditConfig, DEFAULT_AUDIT_FILE},
+    session::{LoginProtectionConfig, SessionConfig},
+};
 
 use locate::Reporter;
 

@@ -139,7 +139,9 @@ pub(crate) fn validate(config: &mut super::Config, reporter: &mut Reporter<'_>) 
         *domain = domain.to_ascii_lowercase();
         let name = domain.strip_prefix('.').unwrap_or(domain);
         let problem = if name.contains('*') {
-            Some(format!("{domain:?}: write the domain without a wildcard, e.g. \".namdinh.gov.vn\""))
+            Some(format!(
+                "{domain:?}: write the domain without a wildcard, e.g. \".namdinh.gov.vn\""
+            ))
         } else {
             check_host_pattern(name).err()
         };

@@ -77,8 +77,9 @@ impl SessionCache {
 
     /// Drops every cached session of the user (after "log out everywhere" here).
     pub fn remove_user(&self, user_key: &str) {
-        self.lock()
-            .retain(|_, entry| super::service::user_key(&entry.cached.session.identity.username) != user_key);
+        self.lock().retain(|_, entry| {
+            super::service::user_key(&entry.cached.session.identity.username) != user_key
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {

@@ -29,7 +29,10 @@ impl CookieSpec {
     }
 
     fn header(&self, value: &str, extra: &str, secure: bool) -> HeaderValue {
-        let mut text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax{extra}", self.name);
+        let mut text = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax{extra}",
+            self.name
+        );
         if secure {
             text.push_str("; Secure");
         }
@@ -39,7 +42,8 @@ impl CookieSpec {
         }
         // Name and domain are validated configuration and the value is base64url, so this
         // cannot fail; fall back to a cookie without the odd attribute rather than panic.
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        HeaderValue::from_str(&text)
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
     }
 
     /// The session id among all `Cookie` headers. Values that are not a well-formed id are

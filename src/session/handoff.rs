@@ -27,10 +27,14 @@ impl SessionService {
             session: session.id.clone(),
             host: normalise_host(target_host),
         };
-        let value = serde_json::to_vec(&grant)
-            .map_err(|_| SessionError::Corrupt(CODE_PREFIX.into()))?;
+        let value =
+            serde_json::to_vec(&grant).map_err(|_| SessionError::Corrupt(CODE_PREFIX.into()))?;
         self.store
-            .put(&format!("{CODE_PREFIX}{code}"), &value, Some(HANDOFF_CODE_TTL))
+            .put(
+                &format!("{CODE_PREFIX}{code}"),
+                &value,
+                Some(HANDOFF_CODE_TTL),
+            )
             .await?;
         Ok(code)
     }
@@ -59,7 +63,12 @@ impl SessionService {
             return Ok(None);
         };
         let session = self
-            .start(origin.identity, origin.strength, origin.auth_time, Some(grant.host))
+            .start(
+                origin.identity,
+                origin.strength,
+                origin.auth_time,
+                Some(grant.host),
+            )
             .await?;
         Ok(Some(session))
     }
