@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::id::{is_token, random_token};
-use super::{Session, SessionError, SessionId, SessionService, HANDOFF_CODE_TTL};
+use super::{Session, SessionError, SessionId, SessionService};
 
 const CODE_PREFIX: &str = "sso-code:";
 
@@ -16,7 +16,7 @@ struct Grant {
 }
 
 impl SessionService {
-    /// A fresh code, redeemable once within [`HANDOFF_CODE_TTL`] and only by `target_host`.
+    /// A fresh code, redeemable once within `handoff_code_ttl` (60 s) and only by `target_host`.
     pub async fn issue_handoff_code(
         &self,
         session: &Session,
@@ -33,7 +33,7 @@ impl SessionService {
             .put(
                 &format!("{CODE_PREFIX}{code}"),
                 &value,
-                Some(HANDOFF_CODE_TTL),
+                Some(self.settings().handoff_code_ttl),
             )
             .await?;
         Ok(code)

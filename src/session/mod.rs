@@ -24,7 +24,7 @@ use crate::store::StoreError;
 pub use id::SessionId;
 pub use service::SessionService;
 
-/// How long an SSO hand-off code stays redeemable.
+/// How long an SSO hand-off code stays redeemable (default of `handoff_code_ttl`).
 pub const HANDOFF_CODE_TTL: Duration = Duration::from_secs(60);
 /// Sessions one instance caches at most.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -77,6 +77,8 @@ pub struct SessionSettings {
     pub cache_ttl: Duration,
     /// Most sessions cached by this instance.
     pub cache_capacity: usize,
+    /// How long an SSO hand-off code stays redeemable.
+    pub handoff_code_ttl: Duration,
 }
 
 impl Default for SessionSettings {
@@ -94,6 +96,7 @@ impl From<&SessionConfig> for SessionSettings {
             cookie_domain: config.cookie_domain.clone(),
             cache_ttl: config.cache_ttl.get(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            handoff_code_ttl: HANDOFF_CODE_TTL,
         }
     }
 }
