@@ -51,9 +51,12 @@ fn redis_store_config(url: String) -> StoreConfig {
 }
 
 async fn redis_store(server: &RedisServer) -> SharedStore {
-    open(&redis_store_config(server.url()), std::path::Path::new("/nonexistent"))
-        .await
-        .unwrap()
+    open(
+        &redis_store_config(server.url()),
+        std::path::Path::new("/nonexistent"),
+    )
+    .await
+    .unwrap()
 }
 
 async fn redis_fixture() -> Fixture {
@@ -134,10 +137,17 @@ async fn create_get_destroy(store: SharedStore) {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     assert_eq!(session.created_at, session.auth_time);
-    assert!(!format!("{session:?}").contains(id), "Debug must not leak the id");
+    assert!(
+        !format!("{session:?}").contains(id),
+        "Debug must not leak the id"
+    );
     assert!(!format!("{:?}", session.id).contains(id));
 
-    let found = service.get(&session.id).await.unwrap().expect("live session");
+    let found = service
+        .get(&session.id)
+        .await
+        .unwrap()
+        .expect("live session");
     assert_eq!(found.identity, identity("hangnt"));
     assert_eq!(found.strength, AuthStrength::Password);
     assert_eq!(found.csrf_key, session.csrf_key);
@@ -152,7 +162,10 @@ async fn create_get_destroy(store: SharedStore) {
 
     service.destroy(&session.id).await.unwrap();
     assert!(service.get(&session.id).await.unwrap().is_none());
-    assert!(service.get(&other.id).await.unwrap().is_some(), "only that one ends");
+    assert!(
+        service.get(&other.id).await.unwrap().is_some(),
+        "only that one ends"
+    );
     let never_issued = SessionId::generate().unwrap();
     assert!(service.get(&never_issued).await.unwrap().is_none());
 }
@@ -363,16 +376,24 @@ async fn cookie_attributes() {
     for attribute in ["; HttpOnly", "; SameSite=Lax", "; Path=/"] {
         assert!(plain.contains(attribute), "{plain} lacks {attribute}");
     }
-    assert!(!plain.contains("Secure"), "no Secure over plain HTTP: {plain}");
+    assert!(
+        !plain.contains("Secure"),
+        "no Secure over plain HTTP: {plain}"
+    );
     assert!(!plain.contains("Domain"), "host-only by default: {plain}");
-    assert!(!plain.contains("Max-Age"), "a browser-session cookie: {plain}");
+    assert!(
+        !plain.contains("Max-Age"),
+        "a browser-session cookie: {plain}"
+    );
     let tls = service.cookie(&session, true);
     assert!(tls.to_str().unwrap().contains("; Secure"));
 
     let clear = service.clear_cookie(true);
     let clear = clear.to_str().unwrap();
     assert!(clear.starts_with("govgate_session=;"), "{clear}");
-    assert!(clear.contains("; Max-Age=0") && clear.contains("; Path=/") && clear.contains("; Secure"));
+    assert!(
+        clear.contains("; Max-Age=0") && clear.contains("; Path=/") && clear.contains("; Secure")
+    );
 
     let shared = SessionService::new(
         fixture.store.clone(),
@@ -413,7 +434,11 @@ async fn session_id_from_cookie_headers() {
     assert_eq!(found(&[ours.as_bytes()]), Some(id.clone()));
     let among = format!("lang=vi; {ours}; theme=dark");
     assert_eq!(found(&[among.as_bytes()]), Some(id.clone()));
-    assert_eq!(found(&[b"lang=vi", ours.as_bytes()]), Some(id.clone()), "second header");
+    assert_eq!(
+        found(&[b"lang=vi", ours.as_bytes()]),
+        Some(id.clone()),
+        "second header"
+    );
     let quoted = format!("govgate_session=\"{}\"", id.as_str());
     assert_eq!(found(&[quoted.as_bytes()]), Some(id.clone()));
 
@@ -425,20 +450,36 @@ async fn session_id_from_cookie_headers() {
     let bad_alphabet = format!("govgate_session={}!", &id.as_str()[..42]);
     assert_eq!(found(&[bad_alphabet.as_bytes()]), None);
     let other_name = format!("xgovgate_session={}", id.as_str());
-    assert_eq!(found(&[other_name.as_bytes()]), None, "name must match exactly");
+    assert_eq!(
+        found(&[other_name.as_bytes()]),
+        None,
+        "name must match exactly"
+    );
     assert_eq!(found(&[b"govgate_session"]), None, "no '='");
     assert_eq!(found(&[b";;;=;=="]), None);
     let non_utf8: &[u8] = b"govgate_session=\xff\xfe";
     assert_eq!(found(&[non_utf8]), None);
     let oversized = format!("pad={}; {ours}", "a".repeat(20_000));
-    assert_eq!(found(&[oversized.as_bytes()]), None, "oversized header skipped");
+    assert_eq!(
+        found(&[oversized.as_bytes()]),
+        None,
+        "oversized header skipped"
+    );
     let malformed_then_good = format!("govgate_session=garbage; {ours}");
     assert_eq!(found(&[malformed_then_good.as_bytes()]), Some(id.clone()));
 
     let twice = format!("{ours}; {ours}");
-    assert_eq!(found(&[twice.as_bytes()]), Some(id.clone()), "same id twice is fine");
+    assert_eq!(
+        found(&[twice.as_bytes()]),
+        Some(id.clone()),
+        "same id twice is fine"
+    );
     let tossed = format!("govgate_session={}; {ours}", other.as_str());
-    assert_eq!(found(&[tossed.as_bytes()]), None, "two different ids: trust neither");
+    assert_eq!(
+        found(&[tossed.as_bytes()]),
+        None,
+        "two different ids: trust neither"
+    );
     let split = format!("govgate_session={}", other.as_str());
     assert_eq!(found(&[ours.as_bytes(), split.as_bytes()]), None);
 }
@@ -454,12 +495,22 @@ async fn two_gateways_on_one_redis_share_sessions() {
     let gateway_b = SessionService::new(redis_store(&server).await, cached);
 
     let session = a_session(&gateway_a).await;
-    assert!(gateway_a.get(&session.id).await.unwrap().is_some(), "A caches it");
-    let seen_by_b = gateway_b.get(&session.id).await.unwrap().expect("B sees A's session");
+    assert!(
+        gateway_a.get(&session.id).await.unwrap().is_some(),
+        "A caches it"
+    );
+    let seen_by_b = gateway_b
+        .get(&session.id)
+        .await
+        .unwrap()
+        .expect("B sees A's session");
     assert_eq!(seen_by_b.identity, session.identity);
 
     gateway_b.destroy(&session.id).await.unwrap();
-    assert!(gateway_b.get(&session.id).await.unwrap().is_none(), "B at once");
+    assert!(
+        gateway_b.get(&session.id).await.unwrap().is_none(),
+        "B at once"
+    );
     wait_until_gone(&gateway_a, &session.id, "A within the cache TTL").await;
 
     let first = a_session(&gateway_a).await;
@@ -475,7 +526,10 @@ async fn two_gateways_on_one_redis_share_sessions() {
         .await
         .unwrap();
     let redeemed = gateway_b.redeem_handoff_code(&code, "app.example.vn").await;
-    assert!(redeemed.unwrap().is_some(), "a code issued by A is redeemable on B");
+    assert!(
+        redeemed.unwrap().is_some(),
+        "a code issued by A is redeemable on B"
+    );
     let again = gateway_a.redeem_handoff_code(&code, "app.example.vn").await;
     assert!(again.unwrap().is_none(), "once across gateways");
 }
@@ -491,7 +545,11 @@ async fn redb_sessions_survive_reopening_the_store() {
     };
     let store: SharedStore = Arc::new(RedbStore::open(&path).await.unwrap());
     let service = SessionService::new(store, settings());
-    let found = service.get(&session.id).await.unwrap().expect("survives reopen");
+    let found = service
+        .get(&session.id)
+        .await
+        .unwrap()
+        .expect("survives reopen");
     assert_eq!(found.identity, session.identity);
     assert_eq!(found.csrf_key, session.csrf_key);
 }
