@@ -182,3 +182,101 @@ pub(crate) fn validate(config: &mut super::Config, reporter: &mut Reporter<'_>) 
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::parse;
+
+    const FILE: &str = "/etc/govgate/govgate.toml";
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(Path::new(FILE), text) {
+            Ok(_) => Vec::new(),
+            Err(error) => error
+                .problems
+                .iter()
+                .map(|p| p.to_string().replacen(FILE, "F", 1))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse(Path::new(FILE), "").unwrap();
+        let session = &config.session;
+        assert_eq!(session.idle_timeout.get(), Duration::from_secs(1800));
+        assert_eq!(session.absolute_lifetime.get(), Duration::from_secs(36_000));
+        assert_eq!(session.cookie_name, "govgate_session");
+        assert_eq!(session.cookie_domain, None);
+        assert_eq!(session.cache_ttl.get(), Duration::from_secs(2));
+        let protection = &session.login_protection;
+        assert_eq!(
+            (protection.user_max_failures, protection.ip_max_failures),
+            (5, 20)
+        );
+        assert_eq!(protection.window.get(), Duration::from_secs(900));
+        assert_eq!(
+            config.audit.path_in(&config.data_dir),
+            Path::new("/etc/govgate/govgate-data/audit.log")
+        );
+    }
+
+    #[test]
+    fn configured_values_and_relative_audit_path() {
+        let text = "[session]\nidle_timeout = \"15m\"\ncookie_domain = \".NamDinh.gov.vn\"\ncache_ttl = \"0s\"\n\
+                    [session.login_protection]\nuser_max_failures = 3\nip_lockout = \"1h\"\n\
+                    [audit]\npath = \"logs/audit.log\"\n";
+        let config = parse(Path::new(FILE), text).unwrap();
+        assert_eq!(config.session.idle_timeout.get(), Duration::from_secs(900));
+        assert_eq!(
+            config.session.cookie_domain.as_deref(),
+            Some(".namdinh.gov.vn")
+        );
+        assert!(config.session.cache_ttl.get().is_zero());
+        assert_eq!(config.session.login_protection.user_max_failures, 3);
+        assert_eq!(
+            config.session.login_protection.ip_lockout.get(),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            config.audit.path_in(&config.data_dir),
+            Path::new("/etc/govgate/logs/audit.log")
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_located() {
+        let text = "[session]\nidle_timeout = \"0s\"\nabsolute_lifetime = \"10m\"\ncookie_name = \"my cookie\"\n\
+                    cookie_domain = \"*.namdinh.gov.vn\"\n\
+                    [session.login_protection]\nip_max_failures = 0\nwindow = \"0s\"\n\
+                    [audit]\npath = \"\"\n";
+        assert_eq!(
+            problems(text),
+            [
+                "F:2:16: session.idle_timeout: must be longer than zero",
+                "F:4:15: session.cookie_name: \"my cookie\" is not a cookie name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                "F:5:17: session.cookie_domain: \"*.namdinh.gov.vn\": write the domain without a wildcard, e.g. \".namdinh.gov.vn\"",
+                "F:7:19: session.login_protection.ip_max_failures: must be greater than zero",
+                "F:8:10: session.login_protection.window: must be longer than zero",
+                "F:10:8: audit.path: must not be empty",
+            ]
+        );
+        assert_eq!(
+            problems("[session]\nidle_timeout = \"1h\"\nabsolute_lifetime = \"30m\"\n"),
+            ["F:3:21: session.absolute_lifetime: must not be shorter than session.idle_timeout"]
+        );
+        assert_eq!(
+            problems("[session]\ncookie_domain = \"https://x.vn\"\n"),
+            ["F:2:17: session.cookie_domain: \"https://x.vn\" is a URL; write only the host name, without scheme"]
+        );
+        let unknown = problems("[session]\nidle = \"1h\"\n");
+        assert_eq!(unknown.len(), 1);
+        assert!(
+            unknown[0].starts_with("F:2:1: session.idle: unknown key `idle`"),
+            "{unknown:?}"
+        );
+    }
+}
