@@ -1,12 +1,30 @@
 //! What is audited, and how each event maps onto the record's fixed fields.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::bruteforce::LockoutSubject;
 use crate::identity::AuthStrength;
+
+/// What brute-force regulation locked: a username (as typed, lowercased) or a client network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum LockoutSubject {
+    User(String),
+    /// An IPv4 address or an IPv6 /64, e.g. `2001:db8:1:2::/64`.
+    Ip(String),
+}
+
+impl fmt::Display for LockoutSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockoutSubject::User(user) => write!(f, "user {user}"),
+            LockoutSubject::Ip(network) => write!(f, "ip {network}"),
+        }
+    }
+}
 
 /// Why a login failed, as a class: the password itself is never recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

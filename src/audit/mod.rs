@@ -15,7 +15,7 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use event::{AuditEvent, LoginFailureReason};
+pub use event::{AuditEvent, LockoutSubject, LoginFailureReason};
 pub use record::{AuditRecord, GENESIS_HASH};
 pub use verify::{verify, BreakKind, ChainBreak, VerifyReport};
 pub use writer::AuditLog;

@@ -11,12 +11,10 @@
 //! hex SHA-256 of the lowercased username (bounded, printable keys whatever is typed) and
 //! `<net>` the IPv4 address or the IPv6 /64 network.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::audit::LockoutSubject;
 use crate::config::LoginProtectionConfig;
 use crate::store::{SharedStore, StoreError};
 
@@ -44,24 +42,6 @@ impl From<&LoginProtectionConfig> for LoginProtectionSettings {
             ip_max_failures: config.ip_max_failures,
             ip_lockout: config.ip_lockout.get(),
             window: config.window.get(),
-        }
-    }
-}
-
-/// What is locked: a username (as typed, lowercased) or a client network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum LockoutSubject {
-    User(String),
-    /// An IPv4 address or an IPv6 /64, e.g. `2001:db8:1:2::/64`.
-    Ip(String),
-}
-
-impl fmt::Display for LockoutSubject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockoutSubject::User(user) => write!(f, "user {user}"),
-            LockoutSubject::Ip(network) => write!(f, "ip {network}"),
         }
     }
 }
