@@ -120,6 +120,8 @@ impl Writer {
             let outcome = self.append(&batch).map_err(|e| e.to_string());
             if let Err(message) = &outcome {
                 tracing::error!(path = %self.path.display(), %message, "audit log write failed");
+                // Part of a line may have reached the file: never append to it.
+                self.head.needs_newline = true;
             }
             for job in batch {
                 let _ = job.done.send(outcome.clone());
