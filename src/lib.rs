@@ -4,6 +4,8 @@
 //! Rooms (see `docs/architecture.md`); dependencies point downward only:
 //! `cli → server → proxy → {store, metrics, pages, config}`.
 
+pub mod audit;
+pub mod bruteforce;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -14,6 +16,7 @@ pub mod pages;
 pub mod portal;
 pub mod proxy;
 pub mod server;
+pub mod session;
 pub mod store;
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider. Idempotent; call it

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod check;
 mod demo;
 mod serve;
@@ -47,6 +48,20 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
         https: std::net::SocketAddr,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit log's hash chain: exit 0 if intact, 1 naming the first broken record.
+    Verify {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -54,6 +69,9 @@ pub fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Serve { config } => serve::run(config),
         Command::Check { config } => return check::run(config),
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => return audit::verify(file),
         Command::Demo {
             data_dir,
             http,

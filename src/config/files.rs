@@ -27,6 +27,9 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(path) = &mut config.store.path {
         resolve(path);
     }
+    if let Some(path) = &mut config.audit.path {
+        resolve(path);
+    }
     if let Some(password_file) = config
         .store
         .redis

@@ -3,8 +3,10 @@
 //! `load` reads a TOML file, rejects unknown keys, validates values and every file the
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
+mod audit;
 mod files;
 mod locate;
+mod session;
 mod structure;
 mod types;
 mod units;
@@ -18,6 +20,10 @@ use std::path::{Path, PathBuf};
 
 pub use types::*;
 pub use units::{ByteSize, Seconds};
+pub use {
+    audit::{AuditConfig, DEFAULT_AUDIT_FILE},
+    session::{LoginProtectionConfig, SessionConfig},
+};
 
 use locate::Reporter;
 

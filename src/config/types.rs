@@ -31,6 +31,12 @@ pub struct Config {
     /// The province's applications behind the gateway.
     #[serde(default)]
     pub apps: Vec<AppConfig>,
+    /// Browser sessions and login brute-force protection.
+    #[serde(default)]
+    pub session: super::SessionConfig,
+    /// The tamper-evident audit log.
+    #[serde(default)]
+    pub audit: super::AuditConfig,
 }
 
 /// Listeners, client-facing limits and header policy.

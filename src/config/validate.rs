@@ -18,6 +18,7 @@ pub(crate) fn validate(config: &mut Config, reporter: &mut Reporter<'_>) {
     validate_tls(config, reporter);
     validate_store(config, reporter);
     validate_log(config, reporter);
+    super::session::validate(config, reporter);
     for (index, app) in config.apps.iter_mut().enumerate() {
         validate_app(app, &KeyPath::of("apps").index(index), reporter);
     }

@@ -1,0 +1,183 @@
+//! What is audited, and how each event maps onto the record's fixed fields.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::identity::AuthStrength;
+
+/// What brute-force regulation locked: a username (as typed, lowercased) or a client network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum LockoutSubject {
+    User(String),
+    /// An IPv4 address or an IPv6 /64, e.g. `2001:db8:1:2::/64`.
+    Ip(String),
+}
+
+impl fmt::Display for LockoutSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockoutSubject::User(user) => write!(f, "user {user}"),
+            LockoutSubject::Ip(network) => write!(f, "ip {network}"),
+        }
+    }
+}
+
+/// Why a login failed, as a class: the password itself is never recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailureReason {
+    BadCredentials,
+    AccountDisabled,
+    LockedOut,
+    DirectoryUnavailable,
+}
+
+impl LoginFailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailureReason::BadCredentials => "bad_credentials",
+            LoginFailureReason::AccountDisabled => "account_disabled",
+            LoginFailureReason::LockedOut => "locked_out",
+            LoginFailureReason::DirectoryUnavailable => "directory_unavailable",
+        }
+    }
+}
+
+/// One auditable event. `username` is the login name as typed (failed logins) or as the
+/// directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEvent {
+    LoginSucceeded {
+        username: String,
+        client_ip: Option<IpAddr>,
+        strength: AuthStrength,
+    },
+    LoginFailed {
+        username: String,
+        client_ip: Option<IpAddr>,
+        reason: LoginFailureReason,
+    },
+    LoggedOut {
+        username: String,
+        client_ip: Option<IpAddr>,
+    },
+    LoggedOutEverywhere {
+        username: String,
+        client_ip: Option<IpAddr>,
+    },
+    /// Brute-force regulation locked a username or a client network.
+    LockedOut {
+        subject: LockoutSubject,
+        /// When the lock ends (unix seconds).
+        until: u64,
+        client_ip: Option<IpAddr>,
+    },
+    /// An administrator lifted a lock.
+    Unlocked {
+        subject: LockoutSubject,
+        admin: String,
+        client_ip: Option<IpAddr>,
+    },
+}
+
+/// The record fields an event determines (everything but seq, time and the hashes).
+pub(crate) struct EventFields {
+    pub event: &'static str,
+    pub actor: Option<String>,
+    pub client_ip: Option<String>,
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub details: Value,
+}
+
+impl AuditEvent {
+    /// The record's `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuditEvent::LoginSucceeded { .. } => "login_succeeded",
+            AuditEvent::LoginFailed { .. } => "login_failed",
+            AuditEvent::LoggedOut { .. } => "logged_out",
+            AuditEvent::LoggedOutEverywhere { .. } => "logged_out_everywhere",
+            AuditEvent::LockedOut { .. } => "locked_out",
+            AuditEvent::Unlocked { .. } => "unlocked",
+        }
+    }
+
+    pub(crate) fn fields(&self) -> EventFields {
+        let ip = |ip: &Option<IpAddr>| ip.map(|ip| ip.to_string());
+        let fields =
+            |actor: Option<&str>, client_ip, outcome, reason: Option<&str>, details| EventFields {
+                event: self.name(),
+                actor: actor.map(str::to_string),
+                client_ip,
+                outcome,
+                reason: reason.map(str::to_string),
+                details,
+            };
+        match self {
+            AuditEvent::LoginSucceeded {
+                username,
+                client_ip,
+                strength,
+            } => fields(
+                Some(username),
+                ip(client_ip),
+                "success",
+                None,
+                json!({ "strength": strength }),
+            ),
+            AuditEvent::LoginFailed {
+                username,
+                client_ip,
+                reason,
+            } => fields(
+                Some(username),
+                ip(client_ip),
+                "failure",
+                Some(reason.as_str()),
+                json!({}),
+            ),
+            AuditEvent::LoggedOut {
+                username,
+                client_ip,
+            }
+            | AuditEvent::LoggedOutEverywhere {
+                username,
+                client_ip,
+            } => fields(Some(username), ip(client_ip), "success", None, json!({})),
+            AuditEvent::LockedOut {
+                subject,
+                until,
+                client_ip,
+            } => {
+                let actor = match subject {
+                    LockoutSubject::User(user) => Some(user.as_str()),
+                    LockoutSubject::Ip(_) => None,
+                };
+                let details = json!({ "subject": subject, "until": until });
+                fields(
+                    actor,
+                    ip(client_ip),
+                    "blocked",
+                    Some("too_many_failures"),
+                    details,
+                )
+            }
+            AuditEvent::Unlocked {
+                subject,
+                admin,
+                client_ip,
+            } => fields(
+                Some(admin),
+                ip(client_ip),
+                "success",
+                None,
+                json!({ "subject": subject }),
+            ),
+        }
+    }
+}
