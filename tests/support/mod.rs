@@ -27,5 +27,6 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
 
 pub mod gateway;
 pub mod nginx;
+pub mod pki;
 pub mod redis;
 pub mod slapd;
