@@ -111,7 +111,10 @@ fn sigterm_drains_the_request_in_flight_then_exits_zero() {
     );
 
     upstream.release.send(()).unwrap();
-    let response = client.join().unwrap().expect("the in-flight request completes");
+    let response = client
+        .join()
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), "xong");
     let status = gateway
@@ -142,7 +145,11 @@ fn shutdown_grace_bounds_the_wait_for_a_stuck_request() {
         outcome.as_ref().map_or(true, |r| r.status != 200),
         "{outcome:?}"
     );
-    assert!(gateway.logs().contains("grace period over"), "{}", gateway.logs());
+    assert!(
+        gateway.logs().contains("grace period over"),
+        "{}",
+        gateway.logs()
+    );
     drop(upstream);
 }
 
@@ -189,15 +196,24 @@ fn sighup_applies_a_new_config_and_keeps_the_old_one_when_broken() {
             .is_ok_and(|r| r.header("x-demo-app") == Some("one-stop-shop"))
     });
 
-    for broken in ["this is [[[ not toml", "[[apps]]\nid = \"thieu-upstreams\"\nname = \"x\"\n"] {
+    for broken in [
+        "this is [[[ not toml",
+        "[[apps]]\nid = \"thieu-upstreams\"\nname = \"x\"\n",
+    ] {
         let errors_before = gateway.logs().matches("configuration not reloaded").count();
         std::fs::write(gateway.config_path(), broken).unwrap();
         gateway.signal(Signal::Hup);
-        eventually("the reload error in the log", Duration::from_secs(10), || {
-            gateway.logs().matches("configuration not reloaded").count() > errors_before
-        });
+        eventually(
+            "the reload error in the log",
+            Duration::from_secs(10),
+            || gateway.logs().matches("configuration not reloaded").count() > errors_before,
+        );
         let still = http_get(gateway.http_addr(), "localhost", "/cu/api/request").unwrap();
-        assert_eq!(still.header("x-demo-app"), Some("one-stop-shop"), "{broken}");
+        assert_eq!(
+            still.header("x-demo-app"),
+            Some("one-stop-shop"),
+            "{broken}"
+        );
         assert_eq!(status_of(&gateway, "/moi/api/request"), 200, "{broken}");
     }
 }
@@ -207,7 +223,10 @@ fn sighup_applies_a_new_config_and_keeps_the_old_one_when_broken() {
 const CERT_HOST: &str = "cong.namdinh.test";
 
 /// A TLS client connection (HTTP/1.1) that trusts only `ca`.
-fn tls_connect(addr: SocketAddr, ca: &Path) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+fn tls_connect(
+    addr: SocketAddr,
+    ca: &Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     govgate::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
@@ -242,7 +261,11 @@ fn keep_alive_get(stream: &mut (impl Read + Write)) -> (u16, String) {
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .unwrap_or_else(|| panic!("expected a Content-Length: {head}"));
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).unwrap();
@@ -250,7 +273,11 @@ fn keep_alive_get(stream: &mut (impl Read + Write)) -> (u16, String) {
 }
 
 fn leaf_der(chain_file: &Path) -> CertificateDer<'static> {
-    CertificateDer::pem_file_iter(chain_file).unwrap().next().unwrap().unwrap()
+    CertificateDer::pem_file_iter(chain_file)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
 }
 
 #[test]
@@ -288,31 +315,49 @@ upstreams = ["{origin}"]
     let ca_file = ca.ca_path();
 
     let mut before = tls_connect(https, &ca_file);
-    assert_eq!(before.conn.peer_certificates().unwrap()[0], leaf_der(&first.cert));
+    assert_eq!(
+        before.conn.peer_certificates().unwrap()[0],
+        leaf_der(&first.cert)
+    );
     assert_eq!(keep_alive_get(&mut before), (200, "ok".to_string()));
 
     replace_file(&second.key, &gateway.dir().join("cong-key.pem"));
     replace_file(&second.cert, &gateway.dir().join("cong.pem"));
     gateway.signal(Signal::Hup);
-    eventually("new connections to get the new certificate", Duration::from_secs(10), || {
-        presented_subject(&s_client(https, CERT_HOST, &[]))
-            .is_some_and(|subject| subject.ends_with("thay the"))
-    });
+    eventually(
+        "new connections to get the new certificate",
+        Duration::from_secs(10),
+        || {
+            presented_subject(&s_client(https, CERT_HOST, &[]))
+                .is_some_and(|subject| subject.ends_with("thay the"))
+        },
+    );
     let after = tls_connect(https, &ca_file);
-    assert_eq!(after.conn.peer_certificates().unwrap()[0], leaf_der(&second.cert));
+    assert_eq!(
+        after.conn.peer_certificates().unwrap()[0],
+        leaf_der(&second.cert)
+    );
 
     // The connection made before the reload keeps working, on its original certificate.
     assert_eq!(keep_alive_get(&mut before), (200, "ok".to_string()));
-    assert_eq!(before.conn.peer_certificates().unwrap()[0], leaf_der(&first.cert));
+    assert_eq!(
+        before.conn.peer_certificates().unwrap()[0],
+        leaf_der(&first.cert)
+    );
 
     // A broken key on reload leaves the new certificate in force.
     std::fs::write(gateway.dir().join("cong-key.pem"), "not a key").unwrap();
     gateway.signal(Signal::Hup);
-    eventually("the certificate reload error in the log", Duration::from_secs(10), || {
-        gateway.logs().contains("TLS certificates not reloaded")
-    });
+    eventually(
+        "the certificate reload error in the log",
+        Duration::from_secs(10),
+        || gateway.logs().contains("TLS certificates not reloaded"),
+    );
     let still = tls_connect(https, &ca_file);
-    assert_eq!(still.conn.peer_certificates().unwrap()[0], leaf_der(&second.cert));
+    assert_eq!(
+        still.conn.peer_certificates().unwrap()[0],
+        leaf_der(&second.cert)
+    );
 }
 
 // ---------- govgate demo ----------
@@ -340,12 +385,16 @@ impl DemoProcess {
             .spawn()
             .unwrap();
         let mut demo = DemoProcess { child, http, https };
-        eventually("the demo to answer /healthz", Duration::from_secs(20), || {
-            if let Ok(Some(status)) = demo.child.try_wait() {
-                panic!("govgate demo exited with {status}");
-            }
-            http_get(http, "localhost", "/healthz").is_ok_and(|r| r.status == 200)
-        });
+        eventually(
+            "the demo to answer /healthz",
+            Duration::from_secs(20),
+            || {
+                if let Ok(Some(status)) = demo.child.try_wait() {
+                    panic!("govgate demo exited with {status}");
+                }
+                http_get(http, "localhost", "/healthz").is_ok_and(|r| r.status == 200)
+            },
+        );
         demo
     }
 
@@ -355,7 +404,10 @@ impl DemoProcess {
 
     fn stop(&mut self) -> std::process::ExitStatus {
         support::nginx::send_signal(self.child.id(), "TERM");
-        assert!(support::nginx::wait_exit(&mut self.child, Duration::from_secs(30)));
+        assert!(support::nginx::wait_exit(
+            &mut self.child,
+            Duration::from_secs(30)
+        ));
         self.child.wait().unwrap()
     }
 }
@@ -394,13 +446,20 @@ fn demo_serves_both_apps_over_http_and_https_and_keeps_its_ca() {
         assert!(text.ends_with("\n200"), "{path}: {text}");
         let seen: serde_json::Value =
             serde_json::from_str(text.trim_end_matches("200").trim_end()).unwrap();
-        assert!(seen.to_string().contains("https"), "{path}: the app was not told HTTPS: {seen}");
+        assert!(
+            seen.to_string().contains("https"),
+            "{path}: the app was not told HTTPS: {seen}"
+        );
     }
     let first_ca = std::fs::read(&ca).unwrap();
     assert!(demo.stop().success());
 
     let demo = DemoProcess::start(&data_dir, root.path());
-    assert_eq!(std::fs::read(&ca).unwrap(), first_ca, "the dev CA was regenerated");
+    assert_eq!(
+        std::fs::read(&ca).unwrap(),
+        first_ca,
+        "the dev CA was regenerated"
+    );
     let https = demo_https(&demo, &ca, "/mot-cua/api/request");
     assert!(https.status.success(), "{}", describe(&https));
 }

@@ -81,9 +81,13 @@ fn healthz_and_readyz_answer_with_the_redb_store() {
 }
 
 fn metric_value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    metrics.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn get(gateway: &Gateway, host: &str, path: &str) -> RawResponse {
@@ -152,7 +156,10 @@ fn metrics_count_what_was_sent() {
     );
     assert!(metrics.contains("# TYPE govgate_http_request_duration_seconds histogram"));
     let open = count("govgate_open_connections").expect("open connections gauge");
-    assert!(open >= 2.0, "the idle keep-alive and the scrape are open: {metrics}");
+    assert!(
+        open >= 2.0,
+        "the idle keep-alive and the scrape are open: {metrics}"
+    );
     drop(idle);
 }
 
@@ -169,9 +176,9 @@ fn json_log_lines(gateway: &Gateway) -> Vec<serde_json::Value> {
 fn access_line(gateway: &Gateway, request_id: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let found = json_log_lines(gateway).into_iter().find(|line| {
-            line["target"] == "govgate::access" && line["request_id"] == request_id
-        });
+        let found = json_log_lines(gateway)
+            .into_iter()
+            .find(|line| line["target"] == "govgate::access" && line["request_id"] == request_id);
         if let Some(line) = found {
             return line;
         }
@@ -251,7 +258,10 @@ retries = 0
 
     let logs = gateway.logs();
     for secret in ["SECRET123", "SECRET456", "SECRET789", "token="] {
-        assert!(!logs.contains(secret), "{secret} leaked into the logs:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs:\n{logs}"
+        );
     }
 }
 
@@ -281,7 +291,10 @@ fn readyz_follows_redis_going_away_and_coming_back() {
     let store = store_check(&body);
     assert_eq!(store["backend"], "redis", "{body}");
     assert_eq!(store["ok"], false, "{body}");
-    assert!(store["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        store["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     // The store being down does not stop proxying.
     assert_eq!(get(&gateway, APP_HOST, "/").status, 200);
     assert_eq!(get(&gateway, "localhost", "/healthz").status, 200);

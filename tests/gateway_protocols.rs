@@ -13,9 +13,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use support::gateway::{http_get, http_request, Gateway};
 use support::nginx::Nginx;
-use support::pki::{
-    curl, describe, presented_subject, resolve_to_loopback, s_client, OpensslCa,
-};
+use support::pki::{curl, describe, presented_subject, resolve_to_loopback, s_client, OpensslCa};
 
 const PORTAL_HOST: &str = "cong.namdinh.test";
 const ONE_STOP_HOST: &str = "motcua.namdinh.test";
@@ -78,14 +76,14 @@ fn websocket_echo_passes_text_binary_and_close_through_the_gateway() {
         }
 
         let payload: Vec<u8> = (0..100 * 1024).map(|i| (i * 31 % 251) as u8).collect();
-        socket
-            .send(Message::binary(payload.clone()))
-            .await
-            .unwrap();
+        socket.send(Message::binary(payload.clone())).await.unwrap();
         match socket.next().await {
             Some(Ok(Message::Binary(echoed))) => {
                 assert_eq!(echoed.len(), payload.len());
-                assert!(echoed.as_ref() == payload.as_slice(), "binary payload changed");
+                assert!(
+                    echoed.as_ref() == payload.as_slice(),
+                    "binary payload changed"
+                );
             }
             other => panic!("expected the binary echoed, got {other:?}"),
         }
@@ -117,6 +115,8 @@ fn websocket_upgrade_is_not_passed_to_an_app_without_websocket() {
             Err(tungstenite::Error::Http(response)) => {
                 // The gateway stripped `Upgrade`, so the demo app saw a plain GET.
                 assert_eq!(response.status(), 400, "{response:?}");
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+                assert!(body.contains("expected a WebSocket upgrade"), "{body}");
             }
             Ok((_, response)) => panic!("upgrade passed through: {response:?}"),
             Err(error) => panic!("expected an HTTP refusal, got {error}"),
@@ -215,7 +215,12 @@ fn https_serves_http11_and_http2_with_a_verified_certificate() {
         &resolve_to_loopback(PORTAL_HOST, addr),
         &format!("https://{PORTAL_HOST}:{}/", addr.port()),
     ]);
-    assert_eq!(untrusted.status.code(), Some(60), "{}", describe(&untrusted));
+    assert_eq!(
+        untrusted.status.code(),
+        Some(60),
+        "{}",
+        describe(&untrusted)
+    );
 }
 
 #[test]
@@ -302,7 +307,10 @@ fn hsts_is_sent_on_https_responses_only() {
     // Gateway error pages over HTTPS carry it too.
     let missing = tls.curl_https(PORTAL_HOST, "/status/404", &["-D", "-", "-o", "/dev/null"]);
     let head = String::from_utf8_lossy(&missing.stdout).to_ascii_lowercase();
-    assert!(head.starts_with("http/2 404") || head.starts_with("http/1.1 404"), "{head}");
+    assert!(
+        head.starts_with("http/2 404") || head.starts_with("http/1.1 404"),
+        "{head}"
+    );
     assert!(head.contains("strict-transport-security"), "{head}");
 
     let plain = http_get(tls.gateway.http_addr(), PORTAL_HOST, "/").unwrap();
@@ -332,7 +340,11 @@ fn h2c_with_prior_knowledge_works_when_enabled() {
     assert!(h2.status.success(), "{}", describe(&h2));
     assert_eq!(String::from_utf8_lossy(&h2.stdout), "ok\n2");
     // HTTP/1.1 keeps working on the same listener.
-    let http1 = curl(&["-w", "\n%{http_version}", &format!("{}/", gateway.http_url())]);
+    let http1 = curl(&[
+        "-w",
+        "\n%{http_version}",
+        &format!("{}/", gateway.http_url()),
+    ]);
     assert_eq!(String::from_utf8_lossy(&http1.stdout), "ok\n1.1");
 }
 
@@ -346,7 +358,11 @@ fn h2c_is_refused_when_disabled() {
     let h2 = h2c_curl(&gateway);
     let spoke_h2 = h2.status.success() && String::from_utf8_lossy(&h2.stdout).ends_with("\n2");
     assert!(!spoke_h2, "h2c answered while disabled: {}", describe(&h2));
-    let http1 = curl(&["-w", "\n%{http_version}", &format!("{}/", gateway.http_url())]);
+    let http1 = curl(&[
+        "-w",
+        "\n%{http_version}",
+        &format!("{}/", gateway.http_url()),
+    ]);
     assert_eq!(String::from_utf8_lossy(&http1.stdout), "ok\n1.1");
 }
 
@@ -363,7 +379,10 @@ fn plain_http_is_redirected_to_https_except_ops_endpoints() {
     assert_eq!(get.status, 301, "{get:?}");
     assert_eq!(
         get.header("location"),
-        Some(format!("https://{PORTAL_HOST}:{https_port}/ho-so/tra-cuu?ma=H40-0012&trang=2").as_str())
+        Some(
+            format!("https://{PORTAL_HOST}:{https_port}/ho-so/tra-cuu?ma=H40-0012&trang=2")
+                .as_str()
+        )
     );
 
     let post = http_request(

@@ -184,7 +184,10 @@ fn openssl(args: &[&str]) {
 fn random_serial() -> String {
     let mut bytes = [0u8; 8];
     getrandom_from_urandom(&mut bytes);
-    format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "0x{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn getrandom_from_urandom(buf: &mut [u8]) {

@@ -180,7 +180,7 @@ impl RedisSentinel {
     /// The port the sentinel currently names as master.
     pub fn current_master_port(&self) -> Option<u16> {
         let reply = self.sentinel.command(&["SENTINEL", "get-master-addr-by-name", Self::MASTER_NAME]);
-        reply.lines().filter_map(|line| line.trim().parse::<u16>().ok()).last()
+        reply.lines().filter_map(|line| line.trim().parse::<u16>().ok()).next_back()
     }
 }
 
