@@ -404,6 +404,17 @@ fn plain_http_is_redirected_to_https_except_ops_endpoints() {
         assert_eq!(ops.header("location"), None);
     }
 
+    // A request whose Host cannot make a safe Location is refused, never proxied in
+    // clear text: the app behind would otherwise answer over plain HTTP.
+    for head in [
+        format!("GET /echo HTTP/1.1\r\nHost: nguoi@{PORTAL_HOST}\r\nConnection: close\r\n\r\n"),
+        "GET /echo HTTP/1.0\r\n\r\n".to_string(),
+    ] {
+        let refused = http_request(http, &head).unwrap();
+        assert_eq!(refused.status, 400, "{head:?}: {refused:?}");
+        assert!(!refused.text().contains("uri: /echo"), "proxied: {refused:?}");
+    }
+
     // Following the redirect lands on the app over HTTPS.
     let followed = tls.curl_https(PORTAL_HOST, "/", &["-w", "\n%{http_code}"]);
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "ok\n200");
