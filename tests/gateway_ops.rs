@@ -249,6 +249,25 @@ retries = 0
         assert_eq!(line["path"], path, "{line}");
         assert_eq!(line["status"], status, "{line}");
     }
+    // Every line that mentions a request's id carries it, unquoted, as `request_id`;
+    // the failed request also has its warning line.
+    let lines = json_log_lines(&gateway);
+    for response in [&proxied, &unrouted, &failed] {
+        let request_id = response.header("x-request-id").unwrap();
+        let mentioning: Vec<_> = lines
+            .iter()
+            .filter(|line| line.to_string().contains(request_id))
+            .collect();
+        for line in &mentioning {
+            assert_eq!(line["request_id"], request_id, "{line}");
+        }
+        if std::ptr::eq(response, &failed) {
+            assert!(
+                mentioning.iter().any(|l| l["level"] == "WARN"),
+                "{mentioning:?}"
+            );
+        }
+    }
     // Every request got its own id.
     let ids: std::collections::HashSet<_> = [&proxied, &unrouted, &failed]
         .iter()
