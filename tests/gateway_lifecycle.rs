@@ -18,7 +18,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 use support::gateway::{http_get, Gateway, RawResponse, Signal};
 use support::nginx::Nginx;
-use support::pki::{curl, describe, presented_subject, replace_file, s_client, OpensslCa};
+use support::pki::{
+    curl, describe, presented_subject, replace_file, s_client, IssuedCert, OpensslCa,
+};
 
 /// Polls `check` every 50 ms until it holds, or panics with `what` after `patience`.
 fn eventually(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
@@ -153,6 +155,18 @@ fn shutdown_grace_bounds_the_wait_for_a_stuck_request() {
     drop(upstream);
 }
 
+#[test]
+fn sigint_stops_an_idle_gateway_with_status_zero() {
+    let origin = Nginx::origin();
+    let mut gateway = Gateway::start(&app_block("cu", "/cu", &origin.url()));
+    gateway.signal(Signal::Int);
+    let status = gateway
+        .wait_exit(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("still running after SIGINT:\n{}", gateway.logs()));
+    assert!(status.success(), "{status}");
+    assert!(connection_refused(gateway.http_addr()));
+}
+
 // ---------- SIGHUP: configuration ----------
 
 fn app_block(id: &str, prefix: &str, upstream: &str) -> String {
@@ -280,84 +294,121 @@ fn leaf_der(chain_file: &Path) -> CertificateDer<'static> {
         .unwrap()
 }
 
-#[test]
-fn sighup_reloads_certificates_for_new_connections_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = OpensslCa::new(dir.path());
-    let first = ca.issue("v1", CERT_HOST, &[CERT_HOST]);
-    let second = ca.issue("v2", "cong.namdinh.test thay the", &[CERT_HOST]);
-    let served = |file: &str| dir.path().join(file);
-    std::fs::copy(&first.cert, served("cong.pem")).unwrap();
-    std::fs::copy(&first.key, served("cong-key.pem")).unwrap();
-    let origin = Nginx::origin();
-    let gateway = Gateway::start_in(
-        dir,
-        &format!(
-            r#"
+/// A gateway serving `cong.pem` (a copy of `first`) on HTTPS, with `second` ready to
+/// replace it; certificate files are polled every `watch_interval`.
+struct CertGateway {
+    gateway: Gateway,
+    ca_file: PathBuf,
+    first: IssuedCert,
+    second: IssuedCert,
+    _origin: Nginx,
+}
+
+impl CertGateway {
+    fn start(watch_interval: &str) -> CertGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = OpensslCa::new(dir.path());
+        let first = ca.issue("v1", CERT_HOST, &[CERT_HOST]);
+        let second = ca.issue("v2", "cong.namdinh.test thay the", &[CERT_HOST]);
+        std::fs::copy(&first.cert, dir.path().join("cong.pem")).unwrap();
+        std::fs::copy(&first.key, dir.path().join("cong-key.pem")).unwrap();
+        let origin = Nginx::origin();
+        let gateway = Gateway::start_in(
+            dir,
+            &format!(
+                r#"
 [server]
 http_listen = "{{http_listen}}"
 https_listen = "{{https_listen}}"
 
 [tls]
 certificates = [{{ cert = "{{dir}}/cong.pem", key = "{{dir}}/cong-key.pem" }}]
-# Only SIGHUP reloads in this test.
-watch_interval = "1h"
+watch_interval = "{watch_interval}"
 
 [[apps]]
 id = "cong"
 name = "Cổng"
 upstreams = ["{origin}"]
 "#,
-            origin = origin.url()
-        ),
-    );
-    let https = gateway.https_addr().unwrap();
-    let ca_file = ca.ca_path();
+                origin = origin.url()
+            ),
+        );
+        CertGateway {
+            ca_file: ca.ca_path(),
+            gateway,
+            first,
+            second,
+            _origin: origin,
+        }
+    }
 
-    let mut before = tls_connect(https, &ca_file);
-    assert_eq!(
-        before.conn.peer_certificates().unwrap()[0],
-        leaf_der(&first.cert)
-    );
+    fn https(&self) -> SocketAddr {
+        self.gateway.https_addr().unwrap()
+    }
+
+    fn connect(&self) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        tls_connect(self.https(), &self.ca_file)
+    }
+
+    /// Puts the second certificate and key in place of the served ones.
+    fn swap_in_second(&self) {
+        replace_file(&self.second.key, &self.gateway.dir().join("cong-key.pem"));
+        replace_file(&self.second.cert, &self.gateway.dir().join("cong.pem"));
+    }
+
+    fn wait_for_second(&self, why: &str) {
+        eventually(why, Duration::from_secs(15), || {
+            presented_subject(&s_client(self.https(), CERT_HOST, &[]))
+                .is_some_and(|subject| subject.ends_with("thay the"))
+        });
+    }
+}
+
+fn presented_leaf(
+    stream: &rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+) -> CertificateDer<'static> {
+    stream.conn.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned()
+}
+
+#[test]
+fn sighup_reloads_certificates_for_new_connections_only() {
+    // Only SIGHUP reloads in this test.
+    let cg = CertGateway::start("1h");
+    let mut before = cg.connect();
+    assert_eq!(presented_leaf(&before), leaf_der(&cg.first.cert));
     assert_eq!(keep_alive_get(&mut before), (200, "ok".to_string()));
 
-    replace_file(&second.key, &gateway.dir().join("cong-key.pem"));
-    replace_file(&second.cert, &gateway.dir().join("cong.pem"));
-    gateway.signal(Signal::Hup);
-    eventually(
-        "new connections to get the new certificate",
-        Duration::from_secs(10),
-        || {
-            presented_subject(&s_client(https, CERT_HOST, &[]))
-                .is_some_and(|subject| subject.ends_with("thay the"))
-        },
-    );
-    let after = tls_connect(https, &ca_file);
-    assert_eq!(
-        after.conn.peer_certificates().unwrap()[0],
-        leaf_der(&second.cert)
-    );
+    cg.swap_in_second();
+    cg.gateway.signal(Signal::Hup);
+    cg.wait_for_second("new connections to get the new certificate");
+    assert_eq!(presented_leaf(&cg.connect()), leaf_der(&cg.second.cert));
 
     // The connection made before the reload keeps working, on its original certificate.
     assert_eq!(keep_alive_get(&mut before), (200, "ok".to_string()));
-    assert_eq!(
-        before.conn.peer_certificates().unwrap()[0],
-        leaf_der(&first.cert)
-    );
+    assert_eq!(presented_leaf(&before), leaf_der(&cg.first.cert));
 
     // A broken key on reload leaves the new certificate in force.
-    std::fs::write(gateway.dir().join("cong-key.pem"), "not a key").unwrap();
-    gateway.signal(Signal::Hup);
+    std::fs::write(cg.gateway.dir().join("cong-key.pem"), "not a key").unwrap();
+    cg.gateway.signal(Signal::Hup);
     eventually(
         "the certificate reload error in the log",
         Duration::from_secs(10),
-        || gateway.logs().contains("TLS certificates not reloaded"),
+        || cg.gateway.logs().contains("TLS certificates not reloaded"),
     );
-    let still = tls_connect(https, &ca_file);
-    assert_eq!(
-        still.conn.peer_certificates().unwrap()[0],
-        leaf_der(&second.cert)
-    );
+    assert_eq!(presented_leaf(&cg.connect()), leaf_der(&cg.second.cert));
+}
+
+#[test]
+fn changed_certificate_files_are_picked_up_without_a_signal() {
+    let cg = CertGateway::start("1s");
+    assert_eq!(presented_leaf(&cg.connect()), leaf_der(&cg.first.cert));
+    cg.swap_in_second();
+    cg.wait_for_second("the watcher to reload the certificate");
+    assert_eq!(presented_leaf(&cg.connect()), leaf_der(&cg.second.cert));
+    let logs = cg.gateway.logs();
+    assert!(logs.contains("TLS certificates reloaded"), "{logs}");
 }
 
 // ---------- govgate demo ----------

@@ -160,7 +160,20 @@ fn metrics_count_what_was_sent() {
         open >= 2.0,
         "the idle keep-alive and the scrape are open: {metrics}"
     );
+    // Closing it brings the gauge back down: only the scrape itself stays open.
     drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = get(&gateway, "localhost", "/metrics").text();
+        if metric_value(&metrics, "govgate_open_connections") == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gauge never went back to 1: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// JSON log lines of the gateway's stdout (other lines, e.g. panics, are skipped).
