@@ -412,10 +412,74 @@ fn plain_http_is_redirected_to_https_except_ops_endpoints() {
     ] {
         let refused = http_request(http, &head).unwrap();
         assert_eq!(refused.status, 400, "{head:?}: {refused:?}");
-        assert!(!refused.text().contains("uri: /echo"), "proxied: {refused:?}");
+        assert!(
+            !refused.text().contains("uri: /echo"),
+            "proxied: {refused:?}"
+        );
     }
 
     // Following the redirect lands on the app over HTTPS.
     let followed = tls.curl_https(PORTAL_HOST, "/", &["-w", "\n%{http_code}"]);
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "ok\n200");
+}
+
+#[test]
+fn websocket_echo_works_over_https() {
+    let apps = DemoApps::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(dir.path());
+    ca.issue("portal", PORTAL_HOST, &[PORTAL_HOST]);
+    let gateway = Gateway::start_in(
+        dir,
+        &format!(
+            r#"
+[server]
+http_listen = "{{http_listen}}"
+https_listen = "{{https_listen}}"
+
+[tls]
+certificates = [{{ cert = "{{dir}}/portal.pem", key = "{{dir}}/portal-key.pem" }}]
+
+[[apps]]
+id = "mot-cua"
+name = "Một cửa điện tử"
+path_prefix = "/mot-cua"
+strip_prefix = true
+upstreams = ["http://{ws}"]
+websocket = true
+"#,
+            ws = apps.one_stop_shop
+        ),
+    );
+    let https = gateway.https_addr().unwrap();
+    let ca_file = gateway.dir().join("ca.pem");
+    runtime().block_on(async move {
+        govgate::install_crypto_provider();
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(&ca_file).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // WebSocket upgrades need HTTP/1.1.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(PORTAL_HOST).unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let url = format!("wss://{PORTAL_HOST}:{}/mot-cua/ws", https.port());
+        let (mut socket, response) = tokio_tungstenite::client_async(url, tls)
+            .await
+            .expect("WebSocket handshake over TLS");
+        assert_eq!(response.status(), 101);
+        let text = "Văn bản số 56/QĐ-STTTT đã ký số";
+        socket.send(Message::text(text)).await.unwrap();
+        match socket.next().await {
+            Some(Ok(Message::Text(echoed))) => assert_eq!(echoed.as_str(), text),
+            other => panic!("expected the text echoed, got {other:?}"),
+        }
+        socket.close(None).await.unwrap();
+    });
 }
