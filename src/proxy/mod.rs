@@ -198,7 +198,7 @@ impl Proxy {
                 if let Some(kind) = failure.metric_kind() {
                     app.metrics.record_upstream_error(conn.worker, kind);
                 }
-                tracing::warn!(request_id = ?request_id, app = %app.id, error = %failure, "request not proxied");
+                tracing::warn!(request_id = request_id.to_str().unwrap_or("-"), app = %app.id, error = %failure, "request not proxied");
                 error_page(
                     settings,
                     failure.page(),

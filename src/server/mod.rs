@@ -72,9 +72,8 @@ impl Gateway {
             return ops::answer(self, endpoint).await;
         }
         if let (false, Some(port)) = (conn.https, self.redirect_to_https_port) {
-            if let Some(redirect) = ops::https_redirect(&request, port) {
-                return redirect;
-            }
+            // HTTPS is required: a request without a usable Host is refused, never proxied in clear text.
+            return ops::https_redirect(&request, port).unwrap_or_else(ops::unusable_host);
         }
         self.proxy.handle(request, conn).await
     }

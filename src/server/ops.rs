@@ -83,6 +83,15 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
+/// 400 for a plain-HTTP request that must go to HTTPS but names no host a redirect can use.
+pub fn unusable_host() -> Response<ResponseBody> {
+    text(
+        StatusCode::BAD_REQUEST,
+        "text/plain; charset=utf-8",
+        "missing or invalid Host header\n".into(),
+    )
+}
+
 /// A redirect to the same host and path over HTTPS (301 for GET/HEAD, 308 otherwise so
 /// the method and body are kept). `None` when the Host header is not a plain host name.
 pub fn https_redirect<B>(request: &Request<B>, https_port: u16) -> Option<Response<ResponseBody>> {

@@ -27,6 +27,7 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
 
 pub mod gateway;
 pub mod nginx;
+pub mod pki;
 pub mod proxy;
 pub mod python;
 pub mod redis;
