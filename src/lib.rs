@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod directory;
 pub mod identity;
 pub mod metrics;
 pub mod pages;

@@ -3,6 +3,7 @@
 //! `load` reads a TOML file, rejects unknown keys, validates values and every file the
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
+mod directory;
 mod files;
 mod locate;
 mod structure;
@@ -17,6 +18,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use types::*;
+pub use directory::{
+    DirectoryBackend, DirectoryConfig, FileDirectoryConfig, GroupMode, LdapAttributes, LdapConfig,
+    USERNAME_PLACEHOLDER,
+};
 pub use units::{ByteSize, Seconds};
 
 use locate::Reporter;

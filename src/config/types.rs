@@ -31,6 +31,9 @@ pub struct Config {
     /// The province's applications behind the gateway.
     #[serde(default)]
     pub apps: Vec<AppConfig>,
+    /// Where people log in against: `[directory]` (LDAP / AD or a users file).
+    #[serde(default)]
+    pub directory: Option<super::DirectoryConfig>,
 }
 
 /// Listeners, client-facing limits and header policy.
