@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod demo;
 mod serve;
+mod users;
 
 /// govgate — cổng an ninh định danh, đăng nhập một lần và chữ ký số cho chính quyền điện tử cấp tỉnh.
 ///
@@ -47,6 +48,11 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
         https: std::net::SocketAddr,
     },
+    /// Manage users of the file directory backend (users.toml).
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -65,6 +71,7 @@ pub fn main() -> ExitCode {
                 https: *https,
             },
         ),
+        Command::Users { command } => users::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -132,7 +132,11 @@ impl GroupResolver {
                     _ => next_dns.push(group.dn),
                 }
             }
-            next_dns.retain(|dn| !seen.contains(&dn.to_lowercase()));
+            if self.mode == GroupMode::MemberOf {
+                // Parents already named are not read again; in search mode the list holds
+                // the groups just seen, whose own parents are searched next.
+                next_dns.retain(|dn| !seen.contains(&dn.to_lowercase()));
+            }
             if next_dns.is_empty() {
                 break;
             }
