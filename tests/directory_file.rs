@@ -17,7 +17,12 @@ fn hash_password_cli(stdin: &str) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     (
         output.status.success(),
@@ -49,7 +54,10 @@ async fn a_hash_from_the_cli_logs_in_and_wrong_disabled_unknown_do_not() {
     assert!(ok, "{stderr}");
     let hash = stdout.trim();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(!stdout.contains("Bí-mật"), "the password must not be echoed");
+    assert!(
+        !stdout.contains("Bí-mật"),
+        "the password must not be echoed"
+    );
     let dir = tempfile::tempdir().unwrap();
     let users = format!(
         r#"[[users]]
@@ -70,7 +78,10 @@ disabled = true
     );
     let directory = open_file(&write_users(dir.path(), &users)).await.unwrap();
     assert_eq!(directory.kind(), "file");
-    let identity = directory.authenticate("nthang", "Bí-mật@2024").await.unwrap();
+    let identity = directory
+        .authenticate("nthang", "Bí-mật@2024")
+        .await
+        .unwrap();
     assert_eq!(identity.display_name, "Nguyễn Thị Hằng");
     assert_eq!(identity.email.as_deref(), Some("hang.nt@namdinh.gov.vn"));
     assert_eq!(identity.department.as_deref(), Some("Sở Nội vụ"));

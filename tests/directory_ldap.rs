@@ -272,6 +272,13 @@ async fn injection_usernames_match_nothing() {
             "lookup {username:?}"
         );
     }
+    // slapd saw the metacharacters as escaped values, never as filter syntax.
+    let log = slapd.log().to_lowercase();
+    assert!(
+        log.contains(r"(uid=\2a))"),
+        "no escaped `*` search in slapd's log"
+    );
+    assert!(log.contains(r"(uid=admin\29\28|\28uid=\2a))"), "{log}");
     let long = "a".repeat(257);
     assert_invalid(directory.authenticate(&long, PASSWORD).await, "257 bytes");
 }
@@ -285,7 +292,10 @@ async fn blank_passwords_are_refused_without_any_bind() {
     let dn = user_dn(HANG);
     let before = slapd.bind_count(&dn);
     assert_invalid(directory.authenticate(HANG, "wrong").await, "wrong");
-    wait_for(|| slapd.bind_count(&dn) == before + 1, "the wrong-password BIND in slapd's log");
+    wait_for(
+        || slapd.bind_count(&dn) == before + 1,
+        "the wrong-password BIND in slapd's log",
+    );
 
     let (binds, accepts) = (slapd.bind_count(&dn), slapd.accept_count());
     for blank in ["", " ", "\t", "   \n"] {
@@ -297,7 +307,11 @@ async fn blank_passwords_are_refused_without_any_bind() {
         || slapd.bind_count(&user_dn("cb001")) == 1,
         "the marker BIND in slapd's log",
     );
-    assert_eq!(slapd.bind_count(&dn), binds, "a blank password reached slapd");
+    assert_eq!(
+        slapd.bind_count(&dn),
+        binds,
+        "a blank password reached slapd"
+    );
     assert_eq!(
         slapd.accept_count(),
         accepts + 1,
@@ -334,7 +348,11 @@ async fn locked_account_is_disabled_not_invalid() {
 async fn lookup_finds_users_without_a_password() {
     let slapd = start_province(&SlapdOptions::default());
     let directory = province_directory(&slapd, "").await;
-    let identity = directory.lookup(HANG).await.unwrap().expect("nthang exists");
+    let identity = directory
+        .lookup(HANG)
+        .await
+        .unwrap()
+        .expect("nthang exists");
     assert_eq!(identity.display_name, "Nguyễn Thị Hằng");
     assert!(identity.groups.contains(&"ubnd-tinh".to_string()));
     assert_eq!(directory.lookup("khongtontai").await.unwrap(), None);
@@ -383,8 +401,10 @@ async fn stopped_slapd_is_unavailable_then_works_again_without_reopening() {
 #[tokio::test(flavor = "current_thread")]
 async fn missing_service_password_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
-    let section = ldap_section(dir.path(), &["ldap://127.0.0.1:1".to_string()], "")
-        .replace("bind_password_file = \"bind-password\"", "bind_password_env = \"GOVGATE_TEST_UNSET_LDAP_PW\"");
+    let section = ldap_section(dir.path(), &["ldap://127.0.0.1:1".to_string()], "").replace(
+        "bind_password_file = \"bind-password\"",
+        "bind_password_env = \"GOVGATE_TEST_UNSET_LDAP_PW\"",
+    );
     let path = dir.path().join("govgate.toml");
     std::fs::write(&path, section).unwrap();
     let config = govgate::config::load(&path).unwrap();
@@ -411,7 +431,11 @@ fn write_tls_files(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let ca_path = dir.join(format!("{name}-ca.pem"));
     std::fs::write(&ca_path, ca.pem()).unwrap();
     std::fs::write(dir.join(format!("{name}-server.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}-server-key.pem")), key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}-server-key.pem")),
+        key.serialize_pem(),
+    )
+    .unwrap();
     let d = dir.display();
     let conf = format!(
         "TLSCACertificateFile {d}/{name}-ca.pem\nTLSCertificateFile {d}/{name}-server.pem\n\
@@ -441,7 +465,10 @@ async fn starttls_and_ldaps_work_with_the_right_ca_only() {
         let directory = open_directory(slapd.dir(), &ldap_section(slapd.dir(), urls, &good)).await;
         let identity = directory.authenticate(HANG, PASSWORD).await.unwrap();
         assert_eq!(identity.display_name, "Nguyễn Thị Hằng", "{urls:?}");
-        assert_invalid(directory.authenticate(HANG, "wrong").await, "TLS wrong password");
+        assert_invalid(
+            directory.authenticate(HANG, "wrong").await,
+            "TLS wrong password",
+        );
 
         let bad = format!("{starttls}\nca_file = {:?}", wrong_ca.display().to_string());
         let directory = open_directory(slapd.dir(), &ldap_section(slapd.dir(), urls, &bad)).await;
@@ -463,4 +490,24 @@ async fn a_filter_matching_several_entries_refuses_the_login() {
     // The same filter with a single match still works: cb001 alone.
     let identity = directory.authenticate("cb001", PASSWORD).await.unwrap();
     assert_eq!(identity.username, "cb001");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_that_accepts_but_never_answers_is_unavailable() {
+    // The kernel completes the TCP handshake for the backlog; nothing ever reads or replies.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ldap://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let section = ldap_section(dir.path(), &[url], "")
+        .replace("operation_timeout = \"5s\"", "operation_timeout = \"1s\"");
+    let directory = open_directory(dir.path(), &section).await;
+    let outcome = directory.authenticate(HANG, PASSWORD).await;
+    assert!(
+        matches!(outcome, Err(DirectoryError::Unavailable(_))),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        directory.health().await,
+        Err(DirectoryError::Unavailable(_))
+    ));
 }

@@ -33,8 +33,8 @@ fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Mật khẩu / Password: ")
             .context("cannot read the password")?;
-        let again = rpassword::prompt_password("Nhập lại / Again: ")
-            .context("cannot read the password")?;
+        let again =
+            rpassword::prompt_password("Nhập lại / Again: ").context("cannot read the password")?;
         if first != again {
             bail!("the two passwords differ");
         }

@@ -267,7 +267,10 @@ fn validate_ldap(ldap: &LdapConfig, path: &KeyPath, reporter: &mut Reporter<'_>)
         );
     }
     if ldap.bind_dn.is_none() && has_password {
-        reporter.at(&path.key("bind_dn"), "a bind password is set but no bind_dn");
+        reporter.at(
+            &path.key("bind_dn"),
+            "a bind password is set but no bind_dn",
+        );
     }
     if let Some(env) = &ldap.bind_password_env {
         if env.is_empty() || env.contains('=') || env.contains('\0') {
@@ -289,7 +292,10 @@ fn validate_ldap(ldap: &LdapConfig, path: &KeyPath, reporter: &mut Reporter<'_>)
         reporter.at(&path.key("user_filter"), "is not a valid LDAP filter");
     }
     if ldap.group_mode != GroupMode::MemberOf
-        && ldap.group_base_dn.as_deref().is_none_or(|dn| dn.trim().is_empty())
+        && ldap
+            .group_base_dn
+            .as_deref()
+            .is_none_or(|dn| dn.trim().is_empty())
     {
         reporter.at(
             &path.key("group_base_dn"),
@@ -391,5 +397,126 @@ fn readable(file: &Path) -> Result<(), String> {
             Err(format!("file not found: {}", file.display()))
         }
         Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse;
+
+    const FILE: &str = "/etc/govgate/govgate.toml";
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(Path::new(FILE), text) {
+            Ok(_) => Vec::new(),
+            Err(error) => error
+                .problems
+                .iter()
+                .map(|p| p.to_string().replacen(FILE, "F", 1))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ldap_section_loads_with_defaults() {
+        let text = r#"[directory]
+backend = "ldap"
+[directory.ldap]
+urls = ["ldap://dc1.namdinh.gov.vn", "ldaps://dc2.namdinh.gov.vn:636"]
+user_base_dn = "ou=people,dc=namdinh,dc=gov,dc=vn"
+"#;
+        let config = parse(Path::new(FILE), text).unwrap();
+        let directory = config.directory.unwrap();
+        assert_eq!(directory.backend, DirectoryBackend::Ldap);
+        let ldap = directory.ldap.unwrap();
+        assert_eq!(
+            ldap.user_filter,
+            "(&(objectClass=inetOrgPerson)(uid={username}))"
+        );
+        assert_eq!(ldap.group_mode, GroupMode::MemberOf);
+        assert_eq!(ldap.group_max_depth, 8);
+        assert_eq!(ldap.group_cache_ttl, Seconds::from_secs(60));
+        assert_eq!(ldap.pool_size, 4);
+        assert_eq!(ldap.attributes.subject, "entryUUID");
+    }
+
+    #[test]
+    fn relative_paths_become_absolute() {
+        let text = "[directory]\nbackend = \"file\"\n[directory.file]\npath = \"users.toml\"\n";
+        let lines = problems(text);
+        assert_eq!(
+            lines,
+            ["F:4:8: directory.file.path: file not found: /etc/govgate/users.toml"]
+        );
+    }
+
+    #[test]
+    fn ldap_problems_are_located() {
+        let text = r#"[directory]
+backend = "ldap"
+[directory.ldap]
+urls = ["http://dc1", "ldaps://dc2"]
+starttls = true
+bind_dn = "cn=svc,dc=x"
+user_base_dn = ""
+user_filter = "(uid=x)"
+group_mode = "search"
+group_max_depth = 0
+pool_size = 0
+"#;
+        let lines = problems(text);
+        for expected in [
+            "directory.ldap.urls[0]: \"http://dc1\" must start with ldap:// or ldaps://",
+            "directory.ldap.urls[1]: ldaps:// is already TLS",
+            "directory.ldap.bind_dn: a service account needs bind_password_file or bind_password_env",
+            "directory.ldap.user_base_dn: must not be empty",
+            "directory.ldap.user_filter: must contain {username}",
+            "directory.ldap.group_base_dn: required by group_mode",
+            "directory.ldap.group_max_depth: must be between 1 and 64",
+            "directory.ldap.pool_size: must be between 1 and 64",
+        ] {
+            assert!(
+                lines.iter().any(|line| line.contains(expected)),
+                "{expected} missing from {lines:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_needs_its_section() {
+        assert_eq!(
+            problems("[directory]\nbackend = \"ldap\"\n"),
+            ["F:2:11: directory.backend: backend \"ldap\" requires a [directory.ldap] section"]
+        );
+        let lines = problems("[directory]\nbackend = \"file\"\n");
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("requires a [directory.file] section"));
+    }
+
+    #[test]
+    fn url_shapes() {
+        assert_eq!(check_ldap_url("ldap://dc1:389"), Ok(false));
+        assert_eq!(check_ldap_url("ldaps://dc1"), Ok(true));
+        assert!(check_ldap_url("ldap://").is_err());
+        assert!(check_ldap_url("ldap://:389").is_err());
+        assert!(check_ldap_url("dc1:389").is_err());
+    }
+
+    #[test]
+    fn debug_output_names_password_sources_only() {
+        let text = r#"[directory]
+backend = "ldap"
+[directory.ldap]
+urls = ["ldap://dc1"]
+bind_dn = "cn=svc,dc=x"
+bind_password_env = "LDAP_PW"
+user_base_dn = "dc=x"
+"#;
+        let config = parse(Path::new(FILE), text).unwrap();
+        let debug = format!("{:?}", config.directory.unwrap());
+        assert!(debug.contains("LDAP_PW"));
     }
 }

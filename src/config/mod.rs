@@ -17,11 +17,8 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use directory::*;
 pub use types::*;
-pub use directory::{
-    DirectoryBackend, DirectoryConfig, FileDirectoryConfig, GroupMode, LdapAttributes, LdapConfig,
-    USERNAME_PLACEHOLDER,
-};
 pub use units::{ByteSize, Seconds};
 
 use locate::Reporter;

@@ -40,8 +40,11 @@ pub enum DirectoryError {
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
     /// Checks `password` for `username` and returns who they are, groups resolved.
-    async fn authenticate(&self, username: &str, password: &str)
-        -> Result<Identity, DirectoryError>;
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Identity, DirectoryError>;
     /// Finds a person without a password (certificate login, token refresh). `None`
     /// when no (single) entry matches or the username is malformed.
     /// A disabled account is `Err(AccountDisabled)`.

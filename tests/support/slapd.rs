@@ -513,11 +513,17 @@ impl Slapd {
     /// [`Slapd::start_with`], which logs `stats`).
     pub fn bind_count(&self, dn: &str) -> usize {
         let needle = format!("BIND dn=\"{dn}\"");
-        self.log().lines().filter(|line| line.contains(&needle)).count()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(&needle))
+            .count()
     }
 
     /// How many connections slapd has accepted so far (`stats` logging).
     pub fn accept_count(&self) -> usize {
-        self.log().lines().filter(|line| line.contains(" ACCEPT from ")).count()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(" ACCEPT from "))
+            .count()
     }
 }

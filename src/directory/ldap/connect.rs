@@ -156,10 +156,14 @@ impl Pool {
             Some(ldap) => (ldap, true),
             None => (self.open_bound().await?, false),
         };
-        let mut outcome = self.search_on(&mut ldap, base, scope, filter, attributes).await;
+        let mut outcome = self
+            .search_on(&mut ldap, base, scope, filter, attributes)
+            .await;
         if reused && matches!(outcome, Err(Failure::Connection(_))) {
             ldap = self.open_bound().await?;
-            outcome = self.search_on(&mut ldap, base, scope, filter, attributes).await;
+            outcome = self
+                .search_on(&mut ldap, base, scope, filter, attributes)
+                .await;
         }
         match outcome {
             Ok(entries) => {

@@ -15,8 +15,11 @@ pub(crate) const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 /// `accountLocked` in the password policy response's `error` field.
 const PPOLICY_ACCOUNT_LOCKED: u8 = 1;
 /// Attributes read to decide whether an account is disabled.
-pub(crate) const DISABLED_ATTRIBUTES: [&str; 3] =
-    ["userAccountControl", "pwdAccountLockedTime", "nsAccountLock"];
+pub(crate) const DISABLED_ATTRIBUTES: [&str; 3] = [
+    "userAccountControl",
+    "pwdAccountLockedTime",
+    "nsAccountLock",
+];
 
 /// First value of `name` (attribute names are case-insensitive).
 pub(crate) fn first_text(entry: &SearchEntry, name: &str) -> Option<String> {

@@ -18,6 +18,9 @@ const IN_CHAIN_RULE: &str = "1.2.840.113556.1.4.1941";
 /// Entries kept in the cache before expired ones are swept.
 const CACHE_SWEEP_AT: usize = 10_000;
 
+/// A user's resolved group names and when they were resolved, by lowercase user DN.
+type GroupCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
+
 pub(crate) struct GroupResolver {
     mode: GroupMode,
     base_dn: String,
@@ -25,7 +28,7 @@ pub(crate) struct GroupResolver {
     member_of_attribute: String,
     max_depth: usize,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>,
+    cache: Mutex<GroupCache>,
 }
 
 /// A group found at some level: its DN (to expand further) and its name.

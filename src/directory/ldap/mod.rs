@@ -104,7 +104,12 @@ impl LdapDirectory {
         attributes.extend(self.groups.user_attribute());
         let mut entries = self
             .pool
-            .search(&self.config.user_base_dn, Scope::Subtree, &filter, &attributes)
+            .search(
+                &self.config.user_base_dn,
+                Scope::Subtree,
+                &filter,
+                &attributes,
+            )
             .await?;
         if entries.len() > 1 {
             tracing::warn!(
@@ -234,5 +239,17 @@ impl Directory for LdapDirectory {
 
     fn kind(&self) -> &'static str {
         KIND
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = Secret::new("admin-secret".into());
+        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+        assert_eq!(secret.expose(), "admin-secret");
     }
 }
