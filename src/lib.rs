@@ -9,6 +9,7 @@ pub mod bruteforce;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod directory;
 pub mod identity;
 pub mod keys;
 pub mod metrics;

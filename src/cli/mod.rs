@@ -9,6 +9,7 @@ mod audit;
 mod check;
 mod demo;
 mod serve;
+mod users;
 
 /// govgate — cổng an ninh định danh, đăng nhập một lần và chữ ký số cho chính quyền điện tử cấp tỉnh.
 ///
@@ -53,6 +54,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage users of the file directory backend (users.toml).
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +89,7 @@ pub fn main() -> ExitCode {
                 https: *https,
             },
         ),
+        Command::Users { command } => users::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

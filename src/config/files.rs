@@ -38,6 +38,9 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     {
         resolve(password_file);
     }
+    if let Some(directory) = &mut config.directory {
+        super::directory::resolve_paths(directory, &resolve);
+    }
     for app in &mut config.apps {
         for path in [
             &mut app.upstream_ca_file,
@@ -72,6 +75,11 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
         if let Err(message) = read(password_file) {
             reporter.at(&key, message);
         }
+    }
+    if let Some(directory) = &config.directory {
+        let check_certificates = |file: &Path| certificates_in(file).map(drop);
+        let path = KeyPath::of("directory");
+        super::directory::check_files(directory, &path, reporter, &check_certificates);
     }
     for (index, app) in config.apps.iter().enumerate() {
         let path = KeyPath::of("apps").index(index);

@@ -4,6 +4,7 @@
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
 mod audit;
+mod directory;
 mod files;
 mod locate;
 mod session;
@@ -18,6 +19,7 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use directory::*;
 pub use types::*;
 pub use units::{ByteSize, Seconds};
 pub use {

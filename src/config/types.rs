@@ -37,6 +37,9 @@ pub struct Config {
     /// The tamper-evident audit log.
     #[serde(default)]
     pub audit: super::AuditConfig,
+    /// Where people log in against: `[directory]` (LDAP / AD or a users file).
+    #[serde(default)]
+    pub directory: Option<super::DirectoryConfig>,
 }
 
 /// Listeners, client-facing limits and header policy.

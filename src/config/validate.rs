@@ -24,6 +24,9 @@ pub(crate) fn validate(config: &mut Config, reporter: &mut Reporter<'_>) {
     }
     validate_app_ids_unique(&config.apps, reporter);
     validate_routes_unique(&config.apps, reporter);
+    if let Some(directory) = &config.directory {
+        super::directory::validate(directory, &KeyPath::of("directory"), reporter);
+    }
 }
 
 fn validate_server(config: &mut Config, reporter: &mut Reporter<'_>) {

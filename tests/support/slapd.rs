@@ -425,3 +425,105 @@ description: Văn thư
 member: uid=lvcuong,ou=people,dc=namdinh,dc=gov,dc=vn
 member: uid=dtha,ou=people,dc=namdinh,dc=gov,dc=vn
 "#;
+
+/// Extra settings for [`Slapd::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SlapdOptions {
+    /// Global directives put before the rest of slapd.conf (e.g. `TLSCertificateFile …`).
+    pub global_conf: String,
+    /// Also listen for `ldaps://` on this port.
+    pub ldaps_port: Option<u16>,
+}
+
+/// Where [`Slapd::start_with`] keeps what [`Slapd::restart`] needs.
+const LISTEN_FILE: &str = "listen-urls";
+
+impl Slapd {
+    /// Starts slapd like [`Slapd::start`], plus `options`, with `stats` logging (one
+    /// `conn=… op=… BIND dn="…"` line per bind in [`Slapd::log`]). Can be stopped and
+    /// restarted on the same port with the same data.
+    pub fn start_with(seed_ldif: &str, options: &SlapdOptions) -> Slapd {
+        let dir = tempfile::tempdir().expect("temp dir for slapd");
+        std::fs::create_dir(dir.path().join("db")).expect("slapd db dir");
+        let conf = format!("{}\n{}", options.global_conf, slapd_conf(dir.path()));
+        std::fs::write(dir.path().join("slapd.conf"), conf).expect("write slapd.conf");
+        let port = free_port();
+        let mut urls = format!("ldap://127.0.0.1:{port}/");
+        if let Some(ldaps_port) = options.ldaps_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{ldaps_port}/"));
+        }
+        std::fs::write(dir.path().join(LISTEN_FILE), &urls).expect("write listen urls");
+        let mut slapd = Slapd {
+            child: None,
+            dir,
+            port,
+        };
+        slapd.restart();
+        slapd.add_ldif(&base_entries());
+        if !seed_ldif.trim().is_empty() {
+            slapd.add_ldif(seed_ldif);
+        }
+        slapd
+    }
+
+    /// Stops slapd (SIGTERM, then SIGKILL after 5 s); the data directory stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            send_signal(child.id(), "TERM");
+            if !wait_exit(&mut child, Duration::from_secs(5)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Starts slapd again (after [`Slapd::stop`]) on the same port(s) with the same data;
+    /// output is appended to the same log.
+    pub fn restart(&mut self) {
+        self.stop();
+        let urls = std::fs::read_to_string(self.dir.path().join(LISTEN_FILE))
+            .unwrap_or_else(|_| format!("ldap://127.0.0.1:{}/", self.port));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("slapd.log"))
+            .expect("slapd log file");
+        let child = Command::new("slapd")
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .arg("-h")
+            .arg(urls.trim())
+            .arg("-d")
+            .arg("stats")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("run slapd");
+        self.child = Some(child);
+        self.wait_until_answering();
+    }
+
+    /// The temp directory slapd runs in (for certificates and the like).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// How many BIND operations for exactly `dn` slapd has logged (needs
+    /// [`Slapd::start_with`], which logs `stats`).
+    pub fn bind_count(&self, dn: &str) -> usize {
+        let needle = format!("BIND dn=\"{dn}\"");
+        self.log()
+            .lines()
+            .filter(|line| line.contains(&needle))
+            .count()
+    }
+
+    /// How many connections slapd has accepted so far (`stats` logging).
+    pub fn accept_count(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(" ACCEPT from "))
+            .count()
+    }
+}
