@@ -79,6 +79,7 @@ http_listen = "{{http_listen}}"
 shutdown_grace = "{grace}"
 
 [[apps]]
+access = "public"
 id = "cham"
 name = "Ứng dụng chậm"
 upstreams = ["http://{upstream}"]
@@ -171,7 +172,7 @@ fn sigint_stops_an_idle_gateway_with_status_zero() {
 
 fn app_block(id: &str, prefix: &str, upstream: &str) -> String {
     format!(
-        "\n[[apps]]\nid = \"{id}\"\nname = \"Ứng dụng {id}\"\npath_prefix = \"{prefix}\"\nstrip_prefix = true\nupstreams = [\"{upstream}\"]\n"
+        "\n[[apps]]\naccess = \"public\"\nid = \"{id}\"\nname = \"Ứng dụng {id}\"\npath_prefix = \"{prefix}\"\nstrip_prefix = true\nupstreams = [\"{upstream}\"]\n"
     )
 }
 
@@ -212,7 +213,7 @@ fn sighup_applies_a_new_config_and_keeps_the_old_one_when_broken() {
 
     for broken in [
         "this is [[[ not toml",
-        "[[apps]]\nid = \"thieu-upstreams\"\nname = \"x\"\n",
+        "[[apps]]\naccess = \"public\"\nid = \"thieu-upstreams\"\nname = \"x\"\n",
     ] {
         let errors_before = gateway.logs().matches("configuration not reloaded").count();
         std::fs::write(gateway.config_path(), broken).unwrap();
@@ -326,6 +327,7 @@ certificates = [{{ cert = "{{dir}}/cong.pem", key = "{{dir}}/cong-key.pem" }}]
 watch_interval = "{watch_interval}"
 
 [[apps]]
+access = "public"
 id = "cong"
 name = "Cổng"
 upstreams = ["{origin}"]

@@ -19,6 +19,7 @@ fn origin_gateway(origin: &Nginx, extra: &str) -> Gateway {
     Gateway::start(&format!(
         r#"{extra}
 [[apps]]
+access = "public"
 id = "cong"
 name = "Cổng thông tin điện tử"
 hosts = ["{APP_HOST}"]
@@ -215,12 +216,14 @@ fn logs_are_json_with_request_ids_and_never_carry_secrets() {
 level = "debug"
 
 [[apps]]
+access = "public"
 id = "cong"
 name = "Cổng"
 hosts = ["{APP_HOST}"]
 upstreams = ["{origin}"]
 
 [[apps]]
+access = "public"
 id = "ngung"
 name = "Ứng dụng ngừng chạy"
 hosts = ["ngung.namdinh.test"]

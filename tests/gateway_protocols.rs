@@ -31,6 +31,7 @@ fn websocket_gateway(apps: &DemoApps) -> Gateway {
     Gateway::start(&format!(
         r#"
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 path_prefix = "/mot-cua"
@@ -39,6 +40,7 @@ upstreams = ["http://{ws}"]
 websocket = true
 
 [[apps]]
+access = "public"
 id = "van-ban"
 name = "Quản lý văn bản"
 path_prefix = "/van-ban"
@@ -177,6 +179,7 @@ certificates = [
 ]
 
 [[apps]]
+access = "public"
 id = "cong"
 name = "Cổng thông tin"
 upstreams = ["{origin}"]
@@ -333,7 +336,7 @@ fn h2c_curl(gateway: &Gateway) -> std::process::Output {
 fn h2c_with_prior_knowledge_works_when_enabled() {
     let origin = Nginx::origin();
     let gateway = Gateway::start(&format!(
-        "[server]\nhttp_listen = \"{{http_listen}}\"\nh2c = true\n\n[[apps]]\nid = \"cong\"\nname = \"Cổng\"\nupstreams = [\"{}\"]\n",
+        "[server]\nhttp_listen = \"{{http_listen}}\"\nh2c = true\n\n[[apps]]\naccess = \"public\"\nid = \"cong\"\nname = \"Cổng\"\nupstreams = [\"{}\"]\n",
         origin.url()
     ));
     let h2 = h2c_curl(&gateway);
@@ -352,7 +355,7 @@ fn h2c_with_prior_knowledge_works_when_enabled() {
 fn h2c_is_refused_when_disabled() {
     let origin = Nginx::origin();
     let gateway = Gateway::start(&format!(
-        "[[apps]]\nid = \"cong\"\nname = \"Cổng\"\nupstreams = [\"{}\"]\n",
+        "[[apps]]\naccess = \"public\"\nid = \"cong\"\nname = \"Cổng\"\nupstreams = [\"{}\"]\n",
         origin.url()
     ));
     let h2 = h2c_curl(&gateway);
@@ -441,6 +444,7 @@ https_listen = "{{https_listen}}"
 certificates = [{{ cert = "{{dir}}/portal.pem", key = "{{dir}}/portal-key.pem" }}]
 
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 path_prefix = "/mot-cua"

@@ -24,6 +24,7 @@ http_listen = "{{http_listen}}"
 body_read_timeout = "10s"
 
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 max_body = "{max_body}"

@@ -21,6 +21,7 @@ fn app_config(upstreams: &[String], extra: &str) -> String {
     format!(
         r#"
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 upstreams = [{}]

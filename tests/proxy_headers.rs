@@ -17,6 +17,7 @@ http_listen = "{{http_listen}}"
 {server_extra}
 
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 websocket = true
@@ -238,7 +239,7 @@ fn hop_by_hop_headers_of_the_upstream_response_do_not_reach_the_client() {
           Content-Length: 2\r\n\r\nok",
     );
     let gateway = Gateway::start(&format!(
-        "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"{}\"]\n",
+        "[[apps]]\naccess = \"public\"\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"{}\"]\n",
         upstream.url()
     ));
     let response = http_get(gateway.http_addr(), "a.gov.vn", "/").unwrap();

@@ -36,29 +36,34 @@ fn routing_gateway() -> (NamedUpstreams, Gateway) {
     let config = format!(
         r#"
 [[apps]]
+access = "public"
 id = "exact"
 name = "Một cửa"
 hosts = ["motcua.namdinh.gov.vn"]
 upstreams = ["{exact}"]
 
 [[apps]]
+access = "public"
 id = "wild"
 name = "Các trang tỉnh"
 hosts = ["*.namdinh.gov.vn"]
 upstreams = ["{wild}"]
 
 [[apps]]
+access = "public"
 id = "wild-so"
 name = "Các sở"
 hosts = ["*.so.namdinh.gov.vn"]
 upstreams = ["{wild_so}"]
 
 [[apps]]
+access = "public"
 id = "anyhost"
 name = "Mặc định"
 upstreams = ["{anyhost}"]
 
 [[apps]]
+access = "public"
 id = "qlvb"
 name = "Quản lý văn bản"
 hosts = ["portal.namdinh.gov.vn"]
@@ -66,6 +71,7 @@ path_prefix = "/qlvb"
 upstreams = ["{qlvb}"]
 
 [[apps]]
+access = "public"
 id = "qlvb-admin"
 name = "Quản trị văn bản"
 hosts = ["portal.namdinh.gov.vn"]
@@ -73,6 +79,7 @@ path_prefix = "/qlvb/admin/"
 upstreams = ["{qlvb_admin}"]
 
 [[apps]]
+access = "public"
 id = "strip"
 name = "Một cửa (tiền tố)"
 hosts = ["strip.gov.vn"]
@@ -81,12 +88,14 @@ strip_prefix = true
 upstreams = ["{strip}"]
 
 [[apps]]
+access = "public"
 id = "base"
 name = "Đường dẫn gốc"
 hosts = ["base.gov.vn"]
 upstreams = ["{base}/base/path/"]
 
 [[apps]]
+access = "public"
 id = "basestrip"
 name = "Đường dẫn gốc và tiền tố"
 hosts = ["basestrip.gov.vn"]
@@ -95,6 +104,7 @@ strip_prefix = true
 upstreams = ["{basestrip}/inner"]
 
 [[apps]]
+access = "public"
 id = "preserve"
 name = "Giữ Host"
 hosts = ["preserve.gov.vn"]
@@ -239,6 +249,7 @@ fn unknown_host_or_path_gets_the_branded_404_page() {
     let gateway = Gateway::start(&format!(
         r#"
 [[apps]]
+access = "public"
 id = "only"
 name = "Ứng dụng duy nhất"
 hosts = ["a.gov.vn"]
@@ -293,6 +304,7 @@ fn vietnamese_query_and_path_reach_the_upstream_byte_exact() {
     let gateway = Gateway::start(&format!(
         r#"
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa điện tử"
 upstreams = ["http://{}"]
@@ -314,7 +326,7 @@ upstreams = ["http://{}"]
 fn every_method_reaches_the_upstream_unchanged() {
     let upstreams = NamedUpstreams::start(&["methods"]);
     let gateway = Gateway::start(&format!(
-        "[[apps]]\nid = \"methods\"\nname = \"Phương thức\"\nupstreams = [\"{}\"]\n",
+        "[[apps]]\naccess = \"public\"\nid = \"methods\"\nname = \"Phương thức\"\nupstreams = [\"{}\"]\n",
         upstreams.url(0)
     ));
     let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
@@ -382,7 +394,7 @@ fn dot_segments_cannot_climb_out_of_an_app_prefix() {
 fn raw_utf8_in_the_request_target_reaches_the_upstream_unchanged() {
     let demo = DemoApps::start().unwrap();
     let gateway = Gateway::start(&format!(
-        "[[apps]]\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"http://{}\"]\n",
+        "[[apps]]\naccess = \"public\"\nid = \"mot-cua\"\nname = \"Một cửa\"\nupstreams = [\"http://{}\"]\n",
         demo.one_stop_shop
     ));
     let (_, seen) = request_seen(&gateway, "a.gov.vn", "/hồ-sơ/api/request?q=đ&x=NamĐịnh", "");
@@ -400,6 +412,7 @@ http_listen = "{{http_listen}}"
 h2c = true
 
 [[apps]]
+access = "public"
 id = "mot-cua"
 name = "Một cửa"
 hosts = ["motcua.namdinh.gov.vn"]

@@ -14,6 +14,9 @@ pub fn run(config: &Path) -> ExitCode {
     match config::load(config) {
         Ok(loaded) => {
             println!("{}: OK — {}", config.display(), summary(&loaded));
+            for note in config::advisories(&loaded) {
+                eprintln!("{}: warning: {note}", config.display());
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -7,6 +7,7 @@ mod audit;
 mod directory;
 mod files;
 mod locate;
+mod portal;
 mod session;
 mod structure;
 mod types;
@@ -20,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use directory::*;
+pub use portal::{IdentityHeadersConfig, PortalConfig};
 pub use types::*;
 pub use units::{ByteSize, Seconds};
 pub use {
@@ -122,4 +124,24 @@ fn base_dir(path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     };
     std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// Settings that load but are probably not what the operator meant; `check` prints them and
+/// `serve` logs them.
+pub fn advisories(config: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.directory.is_none() {
+        for app in config
+            .apps
+            .iter()
+            .filter(|app| app.access == Access::Authenticated)
+        {
+            notes.push(format!(
+                "app {:?} requires login (access = \"authenticated\", the default) but no [directory] is configured: \
+                 its users will be told login is unavailable; configure [directory] or set access = \"public\"",
+                app.id
+            ));
+        }
+    }
+    notes
 }

@@ -37,6 +37,12 @@ pub struct Config {
     /// The tamper-evident audit log.
     #[serde(default)]
     pub audit: super::AuditConfig,
+    /// The login portal's branding and address.
+    #[serde(default)]
+    pub portal: super::PortalConfig,
+    /// Header names carrying the logged-in person to apps.
+    #[serde(default)]
+    pub identity_headers: super::IdentityHeadersConfig,
     /// Where people log in against: `[directory]` (LDAP / AD or a users file).
     #[serde(default)]
     pub directory: Option<super::DirectoryConfig>,
@@ -215,6 +221,17 @@ impl Default for LogConfig {
     }
 }
 
+/// Whether an app needs a logged-in user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Anyone may reach it; no identity is passed on.
+    Public,
+    /// Only logged-in users; their identity goes upstream as headers and a signed assertion.
+    #[default]
+    Authenticated,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
@@ -269,6 +286,9 @@ pub struct AppConfig {
     /// How many other upstreams to try when connecting fails (idempotent methods only).
     #[serde(default = "defaults::retries")]
     pub retries: u32,
+    /// Who may reach the app: `"authenticated"` (the default: log in first) or `"public"`.
+    #[serde(default)]
+    pub access: Access,
 }
 
 #[derive(Debug, Clone, Deserialize)]
