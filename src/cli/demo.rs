@@ -10,6 +10,9 @@ use crate::demo::DemoApps;
 use crate::server::tls::ensure_dev_certificate;
 use crate::server::ConfigSource;
 
+/// The demo's civil servants (a file directory; passwords in the file's header comment).
+const DEMO_USERS: &str = include_str!("../../examples/users.toml");
+
 /// Where the demo listens.
 pub struct DemoListeners {
     pub http: SocketAddr,
@@ -25,6 +28,11 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
         .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
     let certificate = ensure_dev_certificate(&data_dir)
         .context("cannot prepare the development TLS certificate")?;
+    let users = data_dir.join("users.toml");
+    if !users.exists() {
+        std::fs::write(&users, DEMO_USERS)
+            .with_context(|| format!("cannot write {}", users.display()))?;
+    }
     let apps = DemoApps::start().context("cannot start the demo apps")?;
     let text = demo_config(
         &data_dir,
@@ -63,6 +71,14 @@ certificates = [{{ cert = {cert:?}, key = {key:?} }}]
 [log]
 format = "pretty"
 
+[portal]
+site_name = "Cổng đăng nhập một lần — bản trình diễn govgate"
+
+[directory]
+backend = "file"
+[directory.file]
+path = "users.toml"
+
 [[apps]]
 id = "mot-cua"
 name = "Một cửa điện tử"
@@ -94,6 +110,12 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
     println!();
     println!("  Một cửa điện tử (one-stop shop)         http://{http}/mot-cua/    https://{https}/mot-cua/");
     println!("  Quản lý văn bản và điều hành (e-office) http://{http}/van-ban/    https://{https}/van-ban/");
+    println!();
+    println!("  Đăng nhập / log in      http://{http}/login  (ví dụ / e.g. nvan / LanhDao@2024,");
+    println!(
+        "                          tthang / ChuyenVien@2024 — xem / see {})",
+        data_dir.join("users.toml").display()
+    );
     println!();
     println!("  Tình trạng / health    http://{http}/healthz   http://{http}/readyz");
     println!("  Số liệu / metrics      http://{http}/metrics");

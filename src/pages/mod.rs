@@ -170,5 +170,20 @@ const FALLBACK_HTML: &str = "<!DOCTYPE html><html lang=\"vi\"><head><meta charse
 <title>Lỗi</title></head><body><h1>Đã xảy ra lỗi</h1><p lang=\"en\">An error occurred.</p>\
 <p><a href=\"/\">Về trang chủ / Home</a></p></body></html>";
 
+/// API clients get 401 JSON instead of a redirect to the login page: they ask for JSON,
+/// or are XHR, or authenticate with an `Authorization` header.
+pub fn is_api_request(headers: &http::HeaderMap) -> bool {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    wants_json || xhr || headers.contains_key(http::header::AUTHORIZATION)
+}
+
 #[cfg(test)]
 mod tests;

@@ -87,20 +87,7 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// API clients get 401 JSON instead of a redirect to the login page: they ask for JSON,
-/// or are XHR, or authenticate with an `Authorization` header.
-pub fn is_api_request(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let wants_json = accept.contains("application/json") && !accept.contains("text/html");
-    let xhr = headers
-        .get("x-requested-with")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
-    wants_json || xhr || headers.contains_key(header::AUTHORIZATION)
-}
+pub use crate::pages::is_api_request;
 
 /// An HTML page with the portal's security headers.
 pub fn html(status: StatusCode, body: String) -> Response<Bytes> {

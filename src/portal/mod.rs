@@ -4,4 +4,5 @@ pub mod csrf;
 pub mod http;
 pub mod pages;
 pub mod return_url;
+pub mod service;
 pub mod text;

@@ -239,6 +239,28 @@ fn append_list(headers: &mut HeaderMap, name: &HeaderName, item: String) {
     }
 }
 
+/// Removes cookie `name` from the `Cookie` header(s), keeping every other cookie.
+pub fn remove_cookie(headers: &mut HeaderMap, name: &str) {
+    if !headers.contains_key(header::COOKIE) {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +391,16 @@ mod tests {
             h.get("forwarded").unwrap(),
             "for=\"[2001:db8::1]\";proto=https;host=\"[::1]:8443\""
         );
+    }
+
+    #[test]
+    fn session_cookie_is_removed_others_kept() {
+        let mut h = map(&[("cookie", "a=1; govgate_session=secret"), ("cookie", "b=2")]);
+        remove_cookie(&mut h, "govgate_session");
+        assert_eq!(h.get("cookie").unwrap(), "a=1; b=2");
+        let mut h = map(&[("cookie", "govgate_session=secret")]);
+        remove_cookie(&mut h, "govgate_session");
+        assert!(h.get("cookie").is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! 5. **filter response** — hop-by-hop out, request id and HSTS in, WebSocket splice;
 //! 6. **account** — metrics and one access-log line.
 
+pub mod admit;
 pub mod body;
 mod forward;
 pub mod headers;
@@ -33,15 +34,19 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
+use self::admit::{Admission, Gatekeeper};
 use self::body::{RequestBody, ResponseBody};
 use self::forward::{BodyFailure, ForwardError, Forwarded};
 use self::headers::{Forwarding, IdentityNamespace, TrustedProxies, X_REQUEST_ID};
 use self::pool::WorkerPool;
 use self::routing::{normalise_host, RouteMatch};
 use self::table::{App, ProxyTable};
-use crate::config::Config;
+use crate::config::{Access, Config};
+use crate::identity::headers::IdentityHeaderNames;
+use crate::identity::Identity;
 use crate::metrics::{AppMetrics, Metrics, UNROUTED_APP};
 use crate::pages::{render_error, Branding, ErrorPage};
+use crate::session::Session;
 
 /// Request-independent settings of the proxy, from `[server]` and `[log]`.
 pub struct ProxySettings {
@@ -100,6 +105,21 @@ pub struct ConnInfo {
 pub struct Proxy {
     state: ArcSwap<ProxyState>,
     unrouted: Arc<AppMetrics>,
+    /// Admits logged-in users to apps that require login; `None` refuses them with 503.
+    gatekeeper: Option<Arc<Gatekeeper>>,
+    /// Answers requests no app claims (the portal), instead of a plain 404.
+    fallback: Option<Arc<dyn Fallback>>,
+}
+
+/// Answers a request that matched no app (the login portal's pages, or a 404).
+#[async_trait::async_trait]
+pub trait Fallback: Send + Sync + 'static {
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnInfo,
+        request_id: &HeaderValue,
+    ) -> Response<ResponseBody>;
 }
 
 impl Proxy {
@@ -107,7 +127,16 @@ impl Proxy {
         Self {
             state: ArcSwap::from_pointee(state),
             unrouted: metrics.app(UNROUTED_APP),
+            gatekeeper: None,
+            fallback: None,
         }
+    }
+
+    /// Enables login for apps with `access = "authenticated"`, and the portal for unrouted paths.
+    pub fn with_login(mut self, gatekeeper: Arc<Gatekeeper>, fallback: Arc<dyn Fallback>) -> Self {
+        self.gatekeeper = Some(gatekeeper);
+        self.fallback = Some(fallback);
+        self
     }
 
     /// Installs a new app registry and settings; requests in flight finish on the old ones.
@@ -153,13 +182,16 @@ impl Proxy {
             state.table.routing.find(&host, request.uri().path())
         };
         let Some(route) = found else {
-            let response = error_page(
-                settings,
-                refused.unwrap_or(ErrorPage::NotFound),
-                &request_id,
-                request.headers().get(header::ACCEPT),
-                conn.https,
-            );
+            let response = match (&self.fallback, refused) {
+                (Some(fallback), None) => fallback.answer(request, conn, &request_id).await,
+                _ => error_page(
+                    settings,
+                    refused.unwrap_or(ErrorPage::NotFound),
+                    &request_id,
+                    request.headers().get(header::ACCEPT),
+                    conn.https,
+                ),
+            };
             self.unrouted.record_request(
                 conn.worker,
                 &method,
@@ -194,6 +226,10 @@ impl Proxy {
             .await
         {
             Ok(response) => response,
+            Err(Refusal::Respond(mut response)) => {
+                add_gateway_headers(response.headers_mut(), settings, &request_id, conn.https);
+                *response
+            }
             Err(failure) => {
                 if let Some(kind) = failure.metric_kind() {
                     app.metrics.record_upstream_error(conn.worker, kind);
@@ -242,6 +278,20 @@ impl Proxy {
         if declared_length(&request).is_some_and(|len| len > app.max_body) {
             return Err(Refusal::Page(ErrorPage::PayloadTooLarge));
         }
+        let session = match app.access {
+            Access::Public => None,
+            Access::Authenticated => Some(self.admit(&request, conn, client_host.as_ref()).await?),
+        };
+        let assertion = match (&session, &self.gatekeeper) {
+            (Some(session), Some(gatekeeper)) => gatekeeper.assertion(session, &app.id),
+            _ => None,
+        };
+        let identity = match (&session, &self.gatekeeper) {
+            (Some(session), Some(gatekeeper)) => {
+                Some((&session.identity, &gatekeeper.headers, assertion))
+            }
+            _ => None,
+        };
         let upgrade = app.websocket && websocket::is_websocket_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let idempotent = is_idempotent(request.method());
@@ -256,6 +306,11 @@ impl Proxy {
             client_host: client_host.as_ref(),
             request_id,
             upgrade,
+            identity,
+            session_cookie: self
+                .gatekeeper
+                .as_ref()
+                .map(|g| g.sessions.settings().cookie_name.as_str()),
         };
         rewrite
             .apply(&mut parts)
@@ -291,16 +346,45 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Phase 2 for apps that require login: the user's session, or a ready refusal.
+    async fn admit(
+        &self,
+        request: &Request<Incoming>,
+        conn: &ConnInfo,
+        client_host: Option<&HeaderValue>,
+    ) -> Result<Session, Refusal> {
+        let Some(gatekeeper) = &self.gatekeeper else {
+            return Err(Refusal::Page(ErrorPage::ServiceUnavailable));
+        };
+        let authority = client_host.and_then(|h| h.to_str().ok()).unwrap_or("");
+        let host = normalise_host(authority);
+        let scheme = if conn.https { "https" } else { "http" };
+        let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let original_url = format!("{scheme}://{authority}{path}");
+        match gatekeeper
+            .admit(request.headers(), &host, &original_url, conn.https)
+            .await
+        {
+            Admission::Admitted(session) => Ok(session),
+            Admission::Refused(response) => Err(Refusal::Respond(Box::new(response))),
+        }
+    }
+}
+
 /// Why a request got a gateway page instead of the app's answer.
 enum Refusal {
     Page(ErrorPage),
     Forward(ForwardError),
+    /// A response decided before forwarding (login redirect, 401).
+    Respond(Box<Response<ResponseBody>>),
 }
 
 impl Refusal {
     fn page(&self) -> ErrorPage {
         match self {
             Refusal::Page(page) => *page,
+            Refusal::Respond(_) => ErrorPage::InternalError,
             Refusal::Forward(ForwardError::Timeout(_)) => ErrorPage::GatewayTimeout,
             Refusal::Forward(ForwardError::Body(_, BodyFailure::TooLarge)) => {
                 ErrorPage::PayloadTooLarge
@@ -317,7 +401,7 @@ impl Refusal {
 
     fn metric_kind(&self) -> Option<crate::metrics::UpstreamErrorKind> {
         match self {
-            Refusal::Page(_) => None,
+            Refusal::Page(_) | Refusal::Respond(_) => None,
             // Connect failures are counted per attempt inside `forward`.
             Refusal::Forward(ForwardError::Connect(_)) => None,
             Refusal::Forward(error) => error.metric_kind(),
@@ -329,6 +413,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Page(page) => write!(f, "refused with {}", page.status()),
+            Refusal::Respond(response) => write!(f, "answered with {}", response.status()),
             Refusal::Forward(error) => write!(f, "{error}"),
         }
     }
@@ -343,6 +428,10 @@ struct HeadRewrite<'a> {
     client_host: Option<&'a HeaderValue>,
     request_id: &'a HeaderValue,
     upgrade: bool,
+    /// The logged-in user, the header names to carry them in, and their signed assertion.
+    identity: Option<(&'a Identity, &'a IdentityHeaderNames, Option<HeaderValue>)>,
+    /// Name of the gateway's session cookie, removed from what the app receives.
+    session_cookie: Option<&'a str>,
 }
 
 impl HeadRewrite<'_> {
@@ -361,6 +450,13 @@ impl HeadRewrite<'_> {
             },
         );
         headers.insert(&X_REQUEST_ID, self.request_id.clone());
+        if let Some((identity, names, assertion)) = &self.identity {
+            names.apply(headers, identity, assertion.clone());
+        }
+        if let Some(cookie) = self.session_cookie {
+            // The single sign-on cookie opens every app: no app gets to see (and replay) it.
+            headers::remove_cookie(headers, cookie);
+        }
         if self.app.preserve_host {
             if let Some(host) = self.client_host {
                 headers.insert(header::HOST, host.clone());

@@ -26,6 +26,7 @@ pub enum TableError {
 /// One app as the proxy uses it.
 pub struct App {
     pub id: Arc<str>,
+    pub access: crate::config::Access,
     pub name: Arc<str>,
     pub strip_prefix: bool,
     pub preserve_host: bool,
@@ -98,6 +99,7 @@ fn build_app(
     };
     Ok(App {
         id: cfg.id.as_str().into(),
+        access: cfg.access,
         name: cfg.name.as_str().into(),
         strip_prefix: cfg.strip_prefix,
         preserve_host: cfg.preserve_host,

@@ -7,6 +7,7 @@
 
 mod connection;
 mod listener;
+pub mod login;
 pub mod ops;
 pub mod tls;
 
@@ -26,6 +27,7 @@ use self::connection::{ConnectionContext, HttpSettings};
 use self::tls::{TlsError, TlsTerminator};
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
+use crate::portal::service::{Caller, Endpoint, Portal};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::pool::WorkerPool;
 use crate::proxy::table::{ProxyTable, TableError};
@@ -49,6 +51,8 @@ pub enum ServerError {
     Runtime(std::io::Error),
     #[error("no listener configured: set server.http_listen and/or server.https_listen")]
     NoListener,
+    #[error("login: {0}")]
+    Login(#[from] login::LoginSetupError),
 }
 
 /// State shared by every worker: the proxy, metrics, store and HTTP settings.
@@ -59,6 +63,8 @@ pub struct Gateway {
     http: HttpSettings,
     /// When set, plain-HTTP requests are redirected to HTTPS on this port.
     redirect_to_https_port: Option<u16>,
+    /// The login portal (reserved `/.govgate/` paths on every host).
+    portal: Arc<Portal>,
 }
 
 impl Gateway {
@@ -74,6 +80,14 @@ impl Gateway {
         if let (false, Some(port)) = (conn.https, self.redirect_to_https_port) {
             // HTTPS is required: a request without a usable Host is refused, never proxied in clear text.
             return ops::https_redirect(&request, port).unwrap_or_else(ops::unusable_host);
+        }
+        if let Some(endpoint) = Endpoint::reserved(request.uri().path()) {
+            let trusted = &self.proxy.state().settings.trusted;
+            let caller = Caller {
+                client_ip: trusted.client_ip(conn.peer.ip(), request.headers()),
+                https: conn.https,
+            };
+            return login::answer(&self.portal, endpoint, request, caller).await;
         }
         self.proxy.handle(request, conn).await
     }
@@ -116,7 +130,16 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         (Some(_), None) => return Err(ServerError::HttpsWithoutTls),
         (None, _) => None,
     };
-    let proxy = Proxy::new(build_proxy_state(&config, &metrics)?, &metrics);
+    let login = control.block_on(login::Login::build(&config, store.clone()))?;
+    for note in crate::config::advisories(&config) {
+        tracing::warn!("{note}");
+    }
+    let fallback = Arc::new(login::PortalFallback {
+        portal: login.portal.clone(),
+        trusted: crate::proxy::headers::TrustedProxies::new(&config.server.trusted_proxies),
+    });
+    let proxy = Proxy::new(build_proxy_state(&config, &metrics)?, &metrics)
+        .with_login(login.gatekeeper.clone(), fallback);
     let redirect_to_https_port = config
         .server
         .https_listen
@@ -128,6 +151,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         store: Some(store),
         http: HttpSettings::from_config(&config.server),
         redirect_to_https_port,
+        portal: login.portal,
     });
 
     let listeners = bind_all(&config, workers)?;
@@ -351,6 +375,7 @@ fn reload_config(gateway: &Gateway, source: &ConfigSource, running: &Config) -> 
     match build_proxy_state(&config, &gateway.metrics) {
         Ok(state) => {
             gateway.proxy.replace(state);
+            gateway.portal.set_apps(login::portal_apps(&config));
             tracing::info!(apps = config.apps.len(), "configuration reloaded");
             Some(config)
         }

@@ -1,0 +1,157 @@
+//! The admit phase for apps that require login: find the session, or send the user to log in.
+//!
+//! A browser without a session is redirected to the login page (or, for an app host outside
+//! the shared cookie domain, through the portal's single sign-on hand-off); an API client
+//! gets `401` JSON; a store outage gives `503` rather than letting anyone through.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::body::ResponseBody;
+use crate::identity::headers::IdentityHeaderNames;
+use crate::keys::AssertionCache;
+use crate::session::{Session, SessionService};
+
+/// Reserved path prefix the gateway answers on every host (login hand-off, logout, JWKS).
+pub const RESERVED_PREFIX: &str = "/.govgate/";
+
+/// Everything the proxy needs to admit logged-in users to an app.
+pub struct Gatekeeper {
+    pub sessions: Arc<SessionService>,
+    pub assertions: Arc<AssertionCache>,
+    pub headers: IdentityHeaderNames,
+    /// The portal's own address (`https://sso.namdinh.gov.vn`), when configured.
+    pub portal_url: Option<String>,
+    /// `session.cookie_domain` without its leading dot, when configured.
+    pub cookie_domain: Option<String>,
+}
+
+/// What the admit phase decided for a request to an app that requires login.
+pub enum Admission {
+    Admitted(Session),
+    /// A ready response (redirect to login, 401, 503).
+    Refused(Response<ResponseBody>),
+}
+
+impl Gatekeeper {
+    /// Looks up the session the request carries.
+    pub async fn admit(
+        &self,
+        headers: &HeaderMap,
+        host: &str,
+        original_url: &str,
+        https: bool,
+    ) -> Admission {
+        let session = match self.sessions.session_id_from(headers) {
+            Some(id) => self.sessions.get(&id).await,
+            None => Ok(None),
+        };
+        match session {
+            // A session made for another app host (SSO hand-off) is not valid here.
+            Ok(Some(session)) if session.host.as_deref().is_none_or(|h| h == host) => {
+                Admission::Admitted(session)
+            }
+            Ok(_) => Admission::Refused(self.login_required(headers, host, original_url, https)),
+            Err(error) => {
+                tracing::error!(%error, "session store unavailable; refusing instead of guessing");
+                Admission::Refused(plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "application/json",
+                    r#"{"error":"session_store_unavailable"}"#,
+                ))
+            }
+        }
+    }
+
+    /// The signed assertion for `app_id`, reused per session while it is fresh.
+    pub fn assertion(&self, session: &Session, app_id: &str) -> Option<HeaderValue> {
+        match self
+            .assertions
+            .assertion(session.id.as_str(), app_id, &session.identity)
+        {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::error!(%error, app = app_id, "cannot sign the identity assertion");
+                None
+            }
+        }
+    }
+
+    fn login_required(
+        &self,
+        headers: &HeaderMap,
+        host: &str,
+        original_url: &str,
+        https: bool,
+    ) -> Response<ResponseBody> {
+        if crate::pages::is_api_request(headers) {
+            let mut response = plain(
+                StatusCode::UNAUTHORIZED,
+                "application/json",
+                r#"{"error":"login_required"}"#,
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Cookie realm=\"govgate\""),
+            );
+            return response;
+        }
+        let location = self.login_url(host, original_url, https);
+        let mut response = plain(StatusCode::FOUND, "text/plain; charset=utf-8", "");
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
+    }
+
+    /// Where to log in: on this host when it shares the session cookie with the portal, else
+    /// through the portal's hand-off, which comes back to this host with a single-use code.
+    pub fn login_url(&self, host: &str, original_url: &str, https: bool) -> String {
+        let rd = encode_component(original_url);
+        let Some(portal) = &self.portal_url else {
+            return format!("{RESERVED_PREFIX}login?rd={rd}");
+        };
+        let portal_host = portal
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split([':', '/'])
+            .next()
+            .unwrap_or("");
+        let shares_cookie = host == portal_host
+            || self
+                .cookie_domain
+                .as_deref()
+                .is_some_and(|d| host == d || host.ends_with(&format!(".{d}")));
+        let _ = https;
+        if shares_cookie {
+            format!("{portal}{RESERVED_PREFIX}login?rd={rd}")
+        } else {
+            format!("{portal}{RESERVED_PREFIX}sso/start?rd={rd}")
+        }
+    }
+}
+
+fn plain(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &'static str,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Percent-encodes a URL for use as a query parameter value.
+pub fn encode_component(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,214 @@
+//! Assembles login and single sign-on from the configuration: sessions, directory, brute-force
+//! regulation, audit log, signing keys, the portal, and the proxy's gatekeeper.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::audit::{AuditError, AuditLog};
+use crate::bruteforce::LoginGuard;
+use crate::config::{Config, IdentityHeadersConfig};
+use crate::directory::DirectoryError;
+use crate::identity::headers::IdentityHeaderNames;
+use crate::keys::{
+    AssertionCache, AssertionIssuer, KeyError, SigningKeys, DEFAULT_ASSERTION_LIFETIME,
+};
+use crate::pages::{render_error, Branding, ErrorPage};
+use crate::portal::csrf::{CsrfKey, CsrfKeyError};
+use crate::portal::service::{Caller, Endpoint, Portal, PortalApp};
+use crate::proxy::admit::Gatekeeper;
+use crate::proxy::body::ResponseBody;
+use crate::proxy::{ConnInfo, Fallback};
+use crate::session::SessionService;
+use crate::store::SharedStore;
+
+/// Sessions kept in the assertion cache (each holds a few signed tokens).
+const ASSERTION_CACHE_SESSIONS: usize = 100_000;
+
+/// Why login could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginSetupError {
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    #[error("audit log: {0}")]
+    Audit(#[from] AuditError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("portal form key: {0}")]
+    Csrf(#[from] CsrfKeyError),
+}
+
+/// The login pieces the server hands to the proxy and the dispatcher.
+pub struct Login {
+    pub portal: Arc<Portal>,
+    pub gatekeeper: Arc<Gatekeeper>,
+}
+
+impl Login {
+    pub async fn build(config: &Config, store: SharedStore) -> Result<Self, LoginSetupError> {
+        let directory = match &config.directory {
+            Some(directory) => Some(crate::directory::open(directory).await?),
+            None => None,
+        };
+        let sessions = Arc::new(SessionService::new(store.clone(), (&config.session).into()));
+        let guard = LoginGuard::new(store, (&config.session.login_protection).into());
+        let audit = AuditLog::open(&config.audit.path_in(&config.data_dir))?;
+        let keys_dir = config.data_dir.join("keys");
+        let keys = Arc::new(SigningKeys::load_or_generate(&keys_dir)?);
+        let csrf = CsrfKey::load_or_generate(&keys_dir.join("portal-csrf.key"))?;
+        let issuer = config
+            .portal
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "govgate".to_string());
+        let assertions = Arc::new(AssertionCache::new(
+            AssertionIssuer::new(
+                keys.clone(),
+                issuer,
+                DEFAULT_ASSERTION_LIFETIME.min(Duration::from_secs(60)),
+            ),
+            ASSERTION_CACHE_SESSIONS,
+        ));
+        let headers = identity_header_names(&config.identity_headers);
+        let portal_host = config
+            .portal
+            .public_url
+            .as_deref()
+            .and_then(|u| u.parse::<http::Uri>().ok())
+            .and_then(|u| u.host().map(str::to_ascii_lowercase));
+        let portal = Arc::new(Portal {
+            sessions: sessions.clone(),
+            directory,
+            guard,
+            audit,
+            csrf,
+            keys,
+            assertions: assertions.clone(),
+            headers: headers.clone(),
+            branding: Branding {
+                site_name: config.portal.site_name.clone(),
+                logo_url: config.portal.logo_url.clone(),
+            },
+            portal_host,
+            apps: ArcSwap::from_pointee(portal_apps(config)),
+        });
+        let gatekeeper = Arc::new(Gatekeeper {
+            sessions,
+            assertions,
+            headers,
+            portal_url: config
+                .portal
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            cookie_domain: config
+                .session
+                .cookie_domain
+                .as_deref()
+                .map(|d| d.trim_start_matches('.').to_string()),
+        });
+        Ok(Self { portal, gatekeeper })
+    }
+}
+
+/// The apps as the portal's launcher lists them.
+pub fn portal_apps(config: &Config) -> Vec<PortalApp> {
+    let scheme = if config.server.https_listen.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    config
+        .apps
+        .iter()
+        .map(|app| {
+            let prefix = if app.path_prefix.ends_with('/') {
+                app.path_prefix.clone()
+            } else {
+                format!("{}/", app.path_prefix)
+            };
+            let url = match app.hosts.iter().find(|h| !h.starts_with('*')) {
+                Some(host) => format!("{scheme}://{host}{prefix}"),
+                None => prefix,
+            };
+            PortalApp {
+                id: app.id.clone(),
+                name: app.name.clone(),
+                hosts: app.hosts.clone(),
+                url,
+            }
+        })
+        .collect()
+}
+
+fn identity_header_names(config: &IdentityHeadersConfig) -> IdentityHeaderNames {
+    let defaults = IdentityHeaderNames::default();
+    let name = |value: &str, fallback: HeaderName| {
+        HeaderName::from_bytes(value.to_ascii_lowercase().as_bytes()).unwrap_or(fallback)
+    };
+    IdentityHeaderNames {
+        user: name(&config.user, defaults.user),
+        name: name(&config.name, defaults.name),
+        email: name(&config.email, defaults.email),
+        groups: name(&config.groups, defaults.groups),
+        department: name(&config.department, defaults.department),
+        assertion: name(&config.assertion, defaults.assertion),
+    }
+}
+
+/// The portal's answer for a request (a thin adapter from the portal's plain bodies).
+pub async fn answer(
+    portal: &Portal,
+    endpoint: Endpoint,
+    request: Request<Incoming>,
+    caller: Caller,
+) -> Response<ResponseBody> {
+    portal
+        .handle(endpoint, request, caller)
+        .await
+        .map(ResponseBody::full)
+}
+
+/// Serves portal pages at their short paths where no app claims the path; 404 otherwise.
+pub struct PortalFallback {
+    pub portal: Arc<Portal>,
+    pub trusted: crate::proxy::headers::TrustedProxies,
+}
+
+#[async_trait::async_trait]
+impl Fallback for PortalFallback {
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnInfo,
+        request_id: &HeaderValue,
+    ) -> Response<ResponseBody> {
+        match Endpoint::short(request.uri().path()) {
+            Some(endpoint) => {
+                let caller = Caller {
+                    client_ip: self.trusted.client_ip(conn.peer.ip(), request.headers()),
+                    https: conn.https,
+                };
+                answer(&self.portal, endpoint, request, caller).await
+            }
+            None => {
+                let (content_type, body) = render_error(
+                    ErrorPage::NotFound,
+                    request_id.to_str().unwrap_or("-"),
+                    request.headers().get(http::header::ACCEPT),
+                    &self.portal.branding,
+                );
+                let mut response = Response::new(ResponseBody::full(body));
+                *response.status_mut() = ErrorPage::NotFound.status();
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, content_type);
+                response
+            }
+        }
+    }
+}
