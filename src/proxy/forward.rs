@@ -122,7 +122,10 @@ async fn exchange(
             Err(SendFailure::Failed(error)) => return Err(Attempt::Failed(error)),
         }
     }
-    let mut sender = match pool::connect(upstream, app.tls.as_ref(), app.connect_timeout).await {
+    // Boxed: connecting (TCP, TLS, handshake) is rare with pooling, and its large state would
+    // otherwise be part of every request's future and copied with it.
+    let connecting = Box::pin(pool::connect(upstream, app.tls.as_ref(), app.connect_timeout));
+    let mut sender = match connecting.await {
         Ok(sender) => sender,
         Err(error) => return Err(Attempt::NotSent(error, Box::new(request))),
     };

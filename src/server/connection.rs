@@ -111,13 +111,19 @@ type HandlerFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>,
 >;
 
+/// What every request on one connection shares. Cloning this per-connection `Arc` touches
+/// only this core's cache; cloning the gateway's `Arc` per request would bounce its
+/// reference count between cores.
+struct ConnState {
+    gateway: Arc<Gateway>,
+    info: ConnInfo,
+}
+
 fn handler(info: ConnInfo, ctx: &ConnectionContext) -> Handler {
-    let info = Arc::new(info);
-    let gateway = ctx.gateway.clone();
+    let state = Arc::new(ConnState { gateway: ctx.gateway.clone(), info });
     Arc::new(move |request| {
-        let info = info.clone();
-        let gateway = gateway.clone();
-        Box::pin(async move { Ok(gateway.dispatch(request, &info).await) })
+        let state = state.clone();
+        Box::pin(async move { Ok(state.gateway.dispatch(request, &state.info).await) })
     })
 }
 
