@@ -92,6 +92,9 @@ fn gateway() -> Gateway {
 [server]
 http_listen = "{http_listen}"
 
+[portal]
+public_url = "http://motcua.test:{http_port}"
+
 [directory]
 backend = "file"
 
@@ -204,7 +207,11 @@ fn mode_redirect_and_forwarded_headers_for_traefik_and_caddy() {
         .get(&format!("{verify}?mode=redirect"), &forwarded);
     assert_eq!(redirected.status, 302, "{redirected:#?}");
     let location = redirected.location();
-    assert!(location.contains("/.govgate/login?rd="), "{location}");
+    // Absolute, on the portal: Traefik hands this Location to a browser on the app's host.
+    assert!(
+        location.starts_with(&setup.gateway_url("/.govgate/login?rd=")),
+        "{location}"
+    );
     assert!(
         location.ends_with("rd=https%3A%2F%2Fmotcua.test%2Fho-so%3Fid%3D7"),
         "{location}"
