@@ -108,7 +108,10 @@ path = "{dir}/users.toml"
 fn server_block(nginx_port: u16, gateway_port: u16, app: &str) -> String {
     assert!(DEPLOY_CONF.contains("    listen 80;"));
     DEPLOY_CONF
-        .replace("    listen 80;", &format!("    listen 127.0.0.1:{nginx_port};"))
+        .replace(
+            "    listen 80;",
+            &format!("    listen 127.0.0.1:{nginx_port};"),
+        )
         .replace("motcua.namdinh.gov.vn", HOST)
         .replace("GOVGATE_PUBLIC", &format!("{HOST}:{gateway_port}"))
         .replace("GOVGATE", &format!("127.0.0.1:{gateway_port}"))
@@ -188,7 +191,10 @@ fn after_login_the_app_sees_the_identity_govgate_vouches_for_and_not_the_clients
     let claims = jwt_claims(assertion[0]);
     assert_eq!(claims["preferred_username"], "nvan");
     assert_eq!(claims["sub"], "file:nvan");
-    assert_eq!(claims["aud"], HOST, "audience defaults to the app's host name");
+    assert_eq!(
+        claims["aud"], HOST,
+        "audience defaults to the app's host name"
+    );
 }
 
 #[test]
@@ -246,7 +252,9 @@ fn a_logged_out_session_is_refused_through_nginx() {
         200
     );
 
-    let confirm = setup.client.get(&setup.gateway_url("/.govgate/logout"), &[]);
+    let confirm = setup
+        .client
+        .get(&setup.gateway_url("/.govgate/logout"), &[]);
     assert_eq!(confirm.status, 200);
     let fields = support::web::hidden_fields(&confirm.body);
     let pairs: Vec<(&str, &str)> = fields

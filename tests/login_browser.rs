@@ -192,9 +192,9 @@ fn browser_with_devtools(profile: &Path) -> (Browser, u16) {
     }
 }
 
-#[test]
-fn a_person_logs_in_by_typing_in_a_real_browser() {
-    let gateway = gateway();
+/// Types `username` and `password` into the login form in a fresh browser and presses
+/// Enter; the page the browser shows afterwards (url, title, text, cookies).
+fn type_login(gateway: &Gateway, username: &str, password: &str) -> serde_json::Value {
     let profile = tempfile::tempdir().unwrap();
     let (_browser, devtools_port) = browser_with_devtools(profile.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/login_cdp.py");
@@ -203,7 +203,7 @@ fn a_person_logs_in_by_typing_in_a_real_browser() {
         .arg(&script)
         .arg(devtools_port.to_string())
         .arg(&login_url)
-        .args(["nvan", "LanhDao@2024"])
+        .args([username, password])
         .output()
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -213,7 +213,32 @@ fn a_person_logs_in_by_typing_in_a_real_browser() {
         String::from_utf8_lossy(&output.stderr),
         gateway.logs()
     );
-    let page: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn a_wrong_password_typed_in_the_browser_shows_the_form_again() {
+    let gateway = gateway();
+    let page = type_login(&gateway, "nvan", "sai-mat-khau");
+    let url = page["url"].as_str().unwrap_or_default();
+    assert!(url.ends_with("/.govgate/login"), "{page:#}");
+    let text = page["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Tên đăng nhập hoặc mật khẩu không đúng."),
+        "{text}"
+    );
+    assert!(!text.contains("Nguyễn Văn An"), "{text}");
+    let cookies = page["cookies"].as_array().expect("cookies");
+    assert!(
+        cookies.iter().all(|c| c["name"] != "govgate_session"),
+        "{cookies:#?}"
+    );
+}
+
+#[test]
+fn a_person_logs_in_by_typing_in_a_real_browser() {
+    let gateway = gateway();
+    let page = type_login(&gateway, "nvan", "LanhDao@2024");
     // The form posted, govgate answered 303 to the launcher, which greets the person by name.
     assert_eq!(
         page["url"],
@@ -237,7 +262,9 @@ fn a_person_logs_in_by_typing_in_a_real_browser() {
     );
     let audit = std::fs::read_to_string(gateway.data_dir().join("audit.log")).unwrap();
     assert!(
-        audit.contains("LoginSucceeded") || audit.contains("login_succeeded"),
+        audit
+            .lines()
+            .any(|l| l.contains("login_succeeded") && l.contains("nvan")),
         "{audit}"
     );
 }

@@ -158,9 +158,10 @@ fn the_hand_off_gives_the_app_host_its_own_session() {
     let jar = client.jar_text();
     for host in [PORTAL, APP] {
         assert!(
-            jar.lines()
-                .any(|l| l.starts_with(&format!("#HttpOnly_{host}\tFALSE\t/\tFALSE\t"))
-                    && l.contains("govgate_session")),
+            jar.lines().any(
+                |l| l.starts_with(&format!("#HttpOnly_{host}\tFALSE\t/\tFALSE\t"))
+                    && l.contains("govgate_session")
+            ),
             "{host} in jar:\n{jar}"
         );
     }
@@ -174,7 +175,10 @@ fn the_hand_off_gives_the_app_host_its_own_session() {
     let replay = stranger.get(&code_url, &[]);
     assert_eq!(replay.status, 302);
     assert!(replay.location().contains("/.govgate/login"), "{replay:#?}");
-    assert!(replay.set_cookies().iter().all(|c| !c.starts_with("govgate_session=")));
+    assert!(replay
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("govgate_session=")));
     assert_eq!(
         stranger.get(&setup.url(APP, "/api/request"), &[]).status,
         302,
@@ -193,15 +197,24 @@ fn a_code_is_bound_to_its_host_and_an_app_host_session_stays_there() {
     let thief = setup.client();
     let stolen = thief.get(&elsewhere, &[]);
     assert_eq!(stolen.status, 302, "{stolen:#?}");
-    assert!(stolen.set_cookies().iter().all(|c| !c.starts_with("govgate_session=")));
+    assert!(stolen
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("govgate_session=")));
     // …and on the portal host too.
     let on_portal = code_url.replace(APP, PORTAL);
     let stolen = thief.get(&on_portal, &[]);
-    assert!(stolen.set_cookies().iter().all(|c| !c.starts_with("govgate_session=")));
+    assert!(stolen
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("govgate_session=")));
 
     // A code shown on the wrong host is spent: not even the right host can use it now.
     let spent = client.get(&code_url, &[]);
-    assert!(spent.set_cookies().iter().all(|c| !c.starts_with("govgate_session=")));
+    assert!(spent
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("govgate_session=")));
     assert_eq!(client.get(&setup.url(APP, "/api/request"), &[]).status, 302);
 
     // A session made for app.other.test is not a session anywhere else: the cookie value,
@@ -228,7 +241,10 @@ fn a_code_is_bound_to_its_host_and_an_app_host_session_stays_there() {
         &setup.url(PORTAL, "/.govgate/"),
         &[&format!("Cookie: govgate_session={value}")],
     );
-    assert_eq!(home.status, 302, "portal home must ask for login: {home:#?}");
+    assert_eq!(
+        home.status, 302,
+        "portal home must ask for login: {home:#?}"
+    );
     let verify = fresh.get(
         &setup.url(PORTAL, "/.govgate/auth/verify"),
         &[

@@ -139,9 +139,11 @@ def main():
     tools.type_text(username)
     tools.evaluate("document.getElementById('password').focus()")
     tools.type_text(password)
+    # A mark on this document: gone once the browser has loaded the next one.
+    tools.evaluate("window.beforeSubmit = true")
     tools.press_enter()
-    tools.wait_for("document.readyState === 'complete' && !document.getElementById('password')",
-                   "the page after login")
+    tools.wait_for("document.readyState === 'complete' && window.beforeSubmit === undefined",
+                   "the page after submitting the form")
     cookies = tools.call("Network.getCookies").get("cookies", [])
     print(json.dumps({
         "url": tools.evaluate("location.href"),
