@@ -144,8 +144,17 @@ fn without_a_session_nginx_sends_the_browser_to_govgate_login() {
             setup.nginx.port()
         )
     );
-    // The app never saw the request: nginx refused it before proxying.
-    assert!(!setup.nginx.access_log().is_empty());
+    // The app never answered: nginx refused the request before proxying it.
+    assert!(
+        serde_json::from_str::<RequestSeen>(&response.body).is_err(),
+        "{}",
+        response.body
+    );
+    assert!(
+        setup.nginx.access_log().contains("GET /api/request?id=5"),
+        "{}",
+        setup.nginx.access_log()
+    );
 
     // An API client calling govgate's verify directly gets 401 JSON, never identity headers.
     let verify = setup.client.get(
