@@ -62,6 +62,9 @@ pub struct Portal {
     pub branding: Branding,
     /// The portal's own host (from `portal.public_url`), when configured.
     pub portal_host: Option<String>,
+    /// `portal.public_url` without a trailing `/`: forward-auth login links point there, since
+    /// the proxy asking may hand them to a browser on an app's host.
+    pub public_url: Option<String>,
     pub apps: ArcSwap<Vec<PortalApp>>,
 }
 
@@ -521,11 +524,9 @@ impl Portal {
         response
     }
 
-    fn portal_base(&self) -> String {
-        self.portal_host
-            .as_ref()
-            .map(|_| String::new())
-            .unwrap_or_default()
+    /// Where login links in forward-auth answers point: the portal's public URL, or this host.
+    fn portal_base(&self) -> &str {
+        self.public_url.as_deref().unwrap_or("")
     }
 
     // ----- SSO hand-off for app hosts outside the cookie domain -----

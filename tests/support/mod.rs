@@ -32,3 +32,4 @@ pub mod proxy;
 pub mod python;
 pub mod redis;
 pub mod slapd;
+pub mod web;
