@@ -81,7 +81,7 @@ fn file_gateway(demo: &DemoApps) -> Gateway {
 }
 
 /// What the app received, from its `/api/request` (asserting the request got through).
-fn seen(page: &Page) -> RequestSeen {
+fn app_saw(page: &Page) -> RequestSeen {
     assert_eq!(page.status, 200, "{page:?}");
     serde_json::from_str(&page.body).unwrap_or_else(|e| panic!("{e}: {}", page.body))
 }
@@ -164,7 +164,7 @@ fn login_sets_a_host_only_cookie_and_the_app_gets_identity_and_a_verifiable_asse
 
     // The app: identity headers, the assertion, its own cookie but not the session's.
     browser.add_cookie(APP_HOST, "app_pref", "vi");
-    let seen = seen(&browser.get(&format!("{APP}/api/request")));
+    let seen = app_saw(&browser.get(&format!("{APP}/api/request")));
     assert_eq!(seen.header("x-remote-user"), Some("nvan"));
     assert_eq!(
         seen.header("x-remote-name"),
@@ -257,7 +257,7 @@ cookie_domain = ".namdinh.gov.vn"
     assert!(attributes.iter().any(|(n, _)| n == "httponly"), "{set}");
 
     // Logged in on sso., the browser is logged in on motcua. too.
-    let seen = seen(&browser.get(&rd));
+    let seen = app_saw(&browser.get(&rd));
     assert_eq!(seen.header("x-remote-user"), Some("tthang"));
 
     // Over plain HTTP: the Domain stays, Secure does not.
@@ -275,7 +275,7 @@ cookie_domain = ".namdinh.gov.vn"
 }
 
 fn seen_user(browser: &Browser, url: &str) -> Option<String> {
-    seen(&browser.get(url))
+    app_saw(&browser.get(url))
         .header("x-remote-user")
         .map(str::to_string)
 }
@@ -328,7 +328,7 @@ fn identity_headers_from_the_client_are_replaced_or_stripped() {
     ];
 
     let browser = logged_in(&gateway, APP, "pthoa", "MotCua@2024");
-    let seen = seen(&browser.get_with(&format!("{APP}/api/request"), &spoofed));
+    let seen = app_saw(&browser.get_with(&format!("{APP}/api/request"), &spoofed));
     assert_eq!(values(&seen, "x-remote-user"), ["pthoa"]);
     assert_eq!(values(&seen, "x-remote-groups"), ["mot-cua"]);
     assert_eq!(values(&seen, "x-remote-name").len(), 1);
@@ -337,7 +337,7 @@ fn identity_headers_from_the_client_are_replaced_or_stripped() {
     assert!(!assertions[0].starts_with("eyJhbGciOiJub25lIn0"));
 
     let anonymous = Browser::new(&gateway);
-    let seen = seen(&anonymous.get_with(&format!("{PUBLIC_APP}/api/request"), &spoofed));
+    let seen = app_saw(&anonymous.get_with(&format!("{PUBLIC_APP}/api/request"), &spoofed));
     for name in [
         "x-remote-user",
         "x-remote-groups",
