@@ -117,6 +117,12 @@ impl Browser {
         self
     }
 
+    /// Sends later requests to `gateway` instead, keeping the cookie jar (one browser, two
+    /// gateway instances behind a load balancer).
+    pub fn switch_to(&mut self, gateway: &Gateway) {
+        self.http_port = gateway.http_addr().port();
+    }
+
     pub fn get(&self, url: &str) -> Page {
         self.get_with(url, &[])
     }
