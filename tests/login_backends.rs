@@ -145,7 +145,11 @@ fn ldap_login_works_and_an_outage_says_unavailable_never_wrong_password() {
     assert!(wrong.body.contains(BAD_CREDENTIALS), "{}", wrong.body);
     let (_, disabled) = login(&gateway, DISABLED_UID, USER_PASSWORD);
     assert_eq!(disabled.status, 401);
-    assert!(disabled.body.contains(ACCOUNT_DISABLED), "{}", disabled.body);
+    assert!(
+        disabled.body.contains(ACCOUNT_DISABLED),
+        "{}",
+        disabled.body
+    );
 
     slapd.stop();
     for password in [USER_PASSWORD, "SaiMatKhau"] {
@@ -269,7 +273,11 @@ fn two_gateways_on_one_redis_share_sessions_and_logout() {
     assert_eq!(app_user(&browser).as_deref(), Some("nvan"));
 
     browser.switch_to(&b);
-    assert_eq!(app_user(&browser).as_deref(), Some("nvan"), "B knows A's session");
+    assert_eq!(
+        app_user(&browser).as_deref(),
+        Some("nvan"),
+        "B knows A's session"
+    );
 
     // A has the session fresh in its cache when B ends it.
     let replay_at_a = Browser::new(&a);

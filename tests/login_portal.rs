@@ -141,7 +141,9 @@ fn login_sets_a_host_only_cookie_and_the_app_gets_identity_and_a_verifiable_asse
     assert_eq!(answer.status, 303, "{}", answer.body);
     assert_eq!(answer.location(), Some(rd.as_str()));
 
-    let set = answer.set_cookie("govgate_session").expect("session cookie");
+    let set = answer
+        .set_cookie("govgate_session")
+        .expect("session cookie");
     let attributes = cookie_attributes(set);
     let has = |name: &str, value: &str| {
         attributes
@@ -160,7 +162,11 @@ fn login_sets_a_host_only_cookie_and_the_app_gets_identity_and_a_verifiable_asse
         (jar.domain.as_str(), jar.include_subdomains, jar.http_only),
         (APP_HOST, false, true)
     );
-    assert_eq!(browser.cookie("govgate_login"), None, "binding cookie cleared");
+    assert_eq!(
+        browser.cookie("govgate_login"),
+        None,
+        "binding cookie cleared"
+    );
 
     // The app: identity headers, the assertion, its own cookie but not the session's.
     browser.add_cookie(APP_HOST, "app_pref", "vi");
@@ -344,7 +350,11 @@ fn identity_headers_from_the_client_are_replaced_or_stripped() {
         "x-remote-name",
         "x-govgate-assertion",
     ] {
-        assert_eq!(values(&seen, name), Vec::<&str>::new(), "{name} reached the app");
+        assert_eq!(
+            values(&seen, name),
+            Vec::<&str>::new(),
+            "{name} reached the app"
+        );
     }
 }
 
@@ -431,7 +441,10 @@ fn a_session_cookie_planted_before_login_is_not_the_one_after_login() {
     assert_eq!(answer.status, 303, "{}", answer.body);
     let session = cookie_value(answer.set_cookie("govgate_session").unwrap()).to_string();
     assert_ne!(session, planted);
-    assert_ne!(session, binding, "the pre-login cookie must not become the session");
+    assert_ne!(
+        session, binding,
+        "the pre-login cookie must not become the session"
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::identity::AuthStrength;
 use crate::keys::{AssertionCache, SigningKeys};
 use crate::pages::Branding;
+use crate::proxy::admit::login_url;
 use crate::session::{Session, SessionService};
 
 /// Reserved prefix answered by the gateway on every host.
@@ -62,6 +63,8 @@ pub struct Portal {
     pub branding: Branding,
     /// The portal's own host (from `portal.public_url`), when configured.
     pub portal_host: Option<String>,
+    /// `portal.public_url` without a trailing `/`, when configured.
+    pub public_url: Option<String>,
     pub apps: ArcSwap<Vec<PortalApp>>,
 }
 
@@ -469,9 +472,10 @@ impl Portal {
         })
         .await;
         let mut response = self.logout_page(lang, None);
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, self.sessions.clear_cookie(caller.https));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            self.sessions.clear_cookie_of(&session, caller.https),
+        );
         response
     }
 
@@ -502,10 +506,14 @@ impl Portal {
         }
         let redirect_mode = query_param(request.uri(), "mode").as_deref() == Some("redirect");
         let rd = original.unwrap_or_default();
-        let login = format!(
-            "{}{RESERVED_PREFIX}login?rd={}",
-            self.portal_base(),
-            encode(&rd)
+        // The same place the proxy sends browsers: the portal (or its hand-off for hosts
+        // outside the cookie domain) when it has an address, else this host.
+        let cookie_domain = self.sessions.settings().cookie_domain.as_deref();
+        let login = login_url(
+            self.public_url.as_deref(),
+            cookie_domain.map(|d| d.trim_start_matches('.')),
+            &original_host,
+            &rd,
         );
         if redirect_mode {
             return redirect(StatusCode::FOUND, &login);
@@ -519,13 +527,6 @@ impl Portal {
             HeaderValue::from_static("Cookie realm=\"govgate\""),
         );
         response
-    }
-
-    fn portal_base(&self) -> String {
-        self.portal_host
-            .as_ref()
-            .map(|_| String::new())
-            .unwrap_or_default()
     }
 
     // ----- SSO hand-off for app hosts outside the cookie domain -----

@@ -94,6 +94,11 @@ impl Login {
                 logo_url: config.portal.logo_url.clone(),
             },
             portal_host,
+            public_url: config
+                .portal
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
             apps: ArcSwap::from_pointee(portal_apps(config)),
         });
         let gatekeeper = Arc::new(Gatekeeper {
