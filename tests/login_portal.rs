@@ -486,6 +486,25 @@ fn return_urls_to_other_sites_end_at_the_portal_home() {
         assert_eq!(offered, honoured);
         assert_eq!(location, honoured);
     }
+
+    // Already logged in, the login page forwards at once: through the same check.
+    let browser = Browser::new(&gateway);
+    assert_eq!(
+        browser.login(PORTAL, "dmquan", "QuanTri@2024", "").status,
+        303
+    );
+    for (rd, expected) in [
+        ("https://evil.example/", PORTAL_HOME),
+        ("//evil.example", PORTAL_HOME),
+        ("/ho-so", "/ho-so"),
+    ] {
+        let page = browser.get(&format!(
+            "{PORTAL}/.govgate/login?rd={}",
+            support::browser::encode(rd)
+        ));
+        assert_eq!(page.status, 303, "{page:?}");
+        assert_eq!(page.location(), Some(expected), "rd {rd:?}");
+    }
 }
 
 #[test]

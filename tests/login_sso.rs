@@ -96,6 +96,16 @@ fn an_app_host_inside_the_cookie_domain_logs_in_on_the_portal() {
     assert!(jar.include_subdomains, "{jar:?}");
     let seen = app_saw(&browser.get(&target));
     assert_eq!(seen.header("x-remote-user"), Some("nvan"));
+
+    // The hand-off start never hands a code to a host that is not a registered app.
+    for evil in ["https://evil.example/x", "//evil.example/x"] {
+        let page = browser.get(&format!(
+            "{PORTAL}/.govgate/sso/start?rd={}",
+            support::browser::encode(evil)
+        ));
+        assert_eq!(page.status, 302, "{page:?}");
+        assert_eq!(page.location(), Some("/.govgate/"), "rd {evil:?}");
+    }
 }
 
 #[test]
