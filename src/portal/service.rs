@@ -25,6 +25,7 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::identity::AuthStrength;
 use crate::keys::{AssertionCache, SigningKeys};
 use crate::pages::Branding;
+use crate::proxy::admit::login_url;
 use crate::session::{Session, SessionService};
 
 /// Reserved prefix answered by the gateway on every host.
@@ -62,8 +63,7 @@ pub struct Portal {
     pub branding: Branding,
     /// The portal's own host (from `portal.public_url`), when configured.
     pub portal_host: Option<String>,
-    /// `portal.public_url` without a trailing `/`: forward-auth login links point there, since
-    /// the proxy asking may hand them to a browser on an app's host.
+    /// `portal.public_url` without a trailing `/`, when configured.
     pub public_url: Option<String>,
     pub apps: ArcSwap<Vec<PortalApp>>,
 }
@@ -472,9 +472,10 @@ impl Portal {
         })
         .await;
         let mut response = self.logout_page(lang, None);
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, self.sessions.clear_cookie(caller.https));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            self.sessions.clear_cookie_of(&session, caller.https),
+        );
         response
     }
 
@@ -505,10 +506,14 @@ impl Portal {
         }
         let redirect_mode = query_param(request.uri(), "mode").as_deref() == Some("redirect");
         let rd = original.unwrap_or_default();
-        let login = format!(
-            "{}{RESERVED_PREFIX}login?rd={}",
-            self.portal_base(),
-            encode(&rd)
+        // The same place the proxy sends browsers: the portal (or its hand-off for hosts
+        // outside the cookie domain) when it has an address, else this host.
+        let cookie_domain = self.sessions.settings().cookie_domain.as_deref();
+        let login = login_url(
+            self.public_url.as_deref(),
+            cookie_domain.map(|d| d.trim_start_matches('.')),
+            &original_host,
+            &rd,
         );
         if redirect_mode {
             return redirect(StatusCode::FOUND, &login);
@@ -522,11 +527,6 @@ impl Portal {
             HeaderValue::from_static("Cookie realm=\"govgate\""),
         );
         response
-    }
-
-    /// Where login links in forward-auth answers point: the portal's public URL, or this host.
-    fn portal_base(&self) -> &str {
-        self.public_url.as_deref().unwrap_or("")
     }
 
     // ----- SSO hand-off for app hosts outside the cookie domain -----

@@ -107,31 +107,45 @@ impl Gatekeeper {
         response
     }
 
-    /// Where to log in: on this host when it shares the session cookie with the portal, else
-    /// through the portal's hand-off, which comes back to this host with a single-use code.
+    /// Where to log in (see [`login_url`]).
     pub fn login_url(&self, host: &str, original_url: &str, https: bool) -> String {
-        let rd = encode_component(original_url);
-        let Some(portal) = &self.portal_url else {
-            return format!("{RESERVED_PREFIX}login?rd={rd}");
-        };
-        let portal_host = portal
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split([':', '/'])
-            .next()
-            .unwrap_or("");
-        let shares_cookie = host == portal_host
-            || self
-                .cookie_domain
-                .as_deref()
-                .is_some_and(|d| host == d || host.ends_with(&format!(".{d}")));
         let _ = https;
-        if shares_cookie {
-            format!("{portal}{RESERVED_PREFIX}login?rd={rd}")
-        } else {
-            format!("{portal}{RESERVED_PREFIX}sso/start?rd={rd}")
-        }
+        login_url(
+            self.portal_url.as_deref(),
+            self.cookie_domain.as_deref(),
+            host,
+            original_url,
+        )
+    }
+}
+
+/// Where a browser without a session logs in: on this host when no portal address is
+/// configured; on the portal when `host` shares the session cookie with it (the portal's
+/// host, or under `cookie_domain`, given without its leading dot); else through the portal's
+/// hand-off, which comes back to `host` with a single-use code.
+pub fn login_url(
+    portal_url: Option<&str>,
+    cookie_domain: Option<&str>,
+    host: &str,
+    original_url: &str,
+) -> String {
+    let rd = encode_component(original_url);
+    let Some(portal) = portal_url else {
+        return format!("{RESERVED_PREFIX}login?rd={rd}");
+    };
+    let portal_host = portal
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split([':', '/'])
+        .next()
+        .unwrap_or("");
+    let shares_cookie = host == portal_host
+        || cookie_domain.is_some_and(|d| host == d || host.ends_with(&format!(".{d}")));
+    if shares_cookie {
+        format!("{portal}{RESERVED_PREFIX}login?rd={rd}")
+    } else {
+        format!("{portal}{RESERVED_PREFIX}sso/start?rd={rd}")
     }
 }
 

@@ -28,6 +28,15 @@ impl CookieSpec {
         self.header("", "; Max-Age=0", secure)
     }
 
+    /// The same cookie without `Domain`: for a session bound to one app host outside the
+    /// cookie domain, where a browser would reject a cookie naming that domain.
+    pub fn host_only(&self) -> CookieSpec {
+        CookieSpec {
+            name: self.name.clone(),
+            domain: None,
+        }
+    }
+
     fn header(&self, value: &str, extra: &str, secure: bool) -> HeaderValue {
         let mut text = format!(
             "{}={value}; Path=/; HttpOnly; SameSite=Lax{extra}",

@@ -143,13 +143,28 @@ impl SessionService {
     }
 
     /// `Set-Cookie` value carrying the session id; `secure` when the request came over TLS.
+    /// A hand-off session (bound to one app host) gets a host-only cookie.
     pub fn cookie(&self, session: &Session, secure: bool) -> HeaderValue {
-        self.cookie.set(&session.id, secure)
+        self.spec_for(session).set(&session.id, secure)
     }
 
     /// `Set-Cookie` value removing the session cookie.
     pub fn clear_cookie(&self, secure: bool) -> HeaderValue {
         self.cookie.clear(secure)
+    }
+
+    /// `Set-Cookie` value removing `session`'s cookie, with the attributes it was set with.
+    pub fn clear_cookie_of(&self, session: &Session, secure: bool) -> HeaderValue {
+        self.spec_for(session).clear(secure)
+    }
+
+    fn spec_for(&self, session: &Session) -> std::borrow::Cow<'_, CookieSpec> {
+        match session.host {
+            Some(_) if self.cookie.domain.is_some() => {
+                std::borrow::Cow::Owned(self.cookie.host_only())
+            }
+            _ => std::borrow::Cow::Borrowed(&self.cookie),
+        }
     }
 
     /// The session id in the request's `Cookie` header(s), if exactly one well-formed id is there.

@@ -25,6 +25,7 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
     panic!("nothing listening on {addr} after {timeout:?}");
 }
 
+pub mod browser;
 pub mod gateway;
 pub mod nginx;
 pub mod pki;
