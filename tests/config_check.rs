@@ -116,6 +116,12 @@ fn example_with_tls_enabled_passes_with_openssl_certificates() {
         .replace(".key.pem", ".key");
     let file = dir.path().join("govgate.toml");
     std::fs::write(&file, enabled).unwrap();
+    // The example's [directory] names the demo users file beside it.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/users.toml"),
+        dir.path().join("users.toml"),
+    )
+    .unwrap();
     let outcome = check(&file);
     assert_eq!(outcome.stderr_lines, Vec::<String>::new());
     assert_eq!(outcome.code, 0);
