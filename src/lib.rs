@@ -4,6 +4,7 @@
 //! Rooms (see `docs/architecture.md`); dependencies point downward only:
 //! `cli → server → proxy → {store, metrics, pages, config}`.
 
+pub mod admin;
 pub mod audit;
 pub mod bruteforce;
 pub mod cli;

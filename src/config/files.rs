@@ -30,6 +30,9 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(path) = &mut config.audit.path {
         resolve(path);
     }
+    if let Some(path) = &mut config.admin.token_file {
+        resolve(path);
+    }
     if let Some(password_file) = config
         .store
         .redis
@@ -67,6 +70,22 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
             let path = certificates.index(index);
             let cert = (path.key("cert"), pair.cert.as_path());
             check_pair(reporter, cert, (path.key("key"), pair.key.as_path()));
+        }
+    }
+    if let Some(token_file) = &config.admin.token_file {
+        let key = KeyPath::of("admin").key("token_file");
+        match read(token_file) {
+            Ok(bytes) if String::from_utf8_lossy(&bytes).trim().len() < 32 => {
+                reporter.at(
+                    &key,
+                    format!(
+                        "{} must hold a token of at least 32 characters",
+                        token_file.display()
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(message) => reporter.at(&key, message),
         }
     }
     let redis = config.store.redis.as_ref();

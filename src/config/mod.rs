@@ -3,6 +3,7 @@
 //! `load` reads a TOML file, rejects unknown keys, validates values and every file the
 //! configuration references, and reports each problem as `file:line:column: key: message`.
 
+mod admin;
 mod audit;
 mod directory;
 mod files;
@@ -20,6 +21,7 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use admin::AdminConfig;
 pub use directory::*;
 pub use portal::{IdentityHeadersConfig, PortalConfig};
 pub use types::*;

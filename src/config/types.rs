@@ -43,6 +43,9 @@ pub struct Config {
     /// Header names carrying the logged-in person to apps.
     #[serde(default)]
     pub identity_headers: super::IdentityHeadersConfig,
+    /// The administrative API.
+    #[serde(default)]
+    pub admin: super::AdminConfig,
     /// Where people log in against: `[directory]` (LDAP / AD or a users file).
     #[serde(default)]
     pub directory: Option<super::DirectoryConfig>,

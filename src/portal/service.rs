@@ -54,7 +54,7 @@ pub struct Caller {
 pub struct Portal {
     pub sessions: Arc<SessionService>,
     pub directory: Option<SharedDirectory>,
-    pub guard: LoginGuard,
+    pub guard: Arc<LoginGuard>,
     pub audit: AuditLog,
     pub csrf: CsrfKey,
     pub keys: Arc<SigningKeys>,

@@ -124,7 +124,11 @@ async fn exchange(
     }
     // Boxed: connecting (TCP, TLS, handshake) is rare with pooling, and its large state would
     // otherwise be part of every request's future and copied with it.
-    let connecting = Box::pin(pool::connect(upstream, app.tls.as_ref(), app.connect_timeout));
+    let connecting = Box::pin(pool::connect(
+        upstream,
+        app.tls.as_ref(),
+        app.connect_timeout,
+    ));
     let mut sender = match connecting.await {
         Ok(sender) => sender,
         Err(error) => return Err(Attempt::NotSent(error, Box::new(request))),

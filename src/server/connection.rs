@@ -120,7 +120,10 @@ struct ConnState {
 }
 
 fn handler(info: ConnInfo, ctx: &ConnectionContext) -> Handler {
-    let state = Arc::new(ConnState { gateway: ctx.gateway.clone(), info });
+    let state = Arc::new(ConnState {
+        gateway: ctx.gateway.clone(),
+        info,
+    });
     Arc::new(move |request| {
         let state = state.clone();
         Box::pin(async move { Ok(state.gateway.dispatch(request, &state.info).await) })

@@ -9,6 +9,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+use crate::admin::{AdminApi, AdminError};
 use crate::audit::{AuditError, AuditLog};
 use crate::bruteforce::LoginGuard;
 use crate::config::{Config, IdentityHeadersConfig};
@@ -40,12 +41,16 @@ pub enum LoginSetupError {
     Keys(#[from] KeyError),
     #[error("portal form key: {0}")]
     Csrf(#[from] CsrfKeyError),
+    #[error("admin API: {0}")]
+    Admin(#[from] AdminError),
 }
 
 /// The login pieces the server hands to the proxy and the dispatcher.
 pub struct Login {
     pub portal: Arc<Portal>,
     pub gatekeeper: Arc<Gatekeeper>,
+    /// The administrative API, when `admin.token_file` is configured.
+    pub admin: Option<Arc<AdminApi>>,
 }
 
 impl Login {
@@ -55,7 +60,10 @@ impl Login {
             None => None,
         };
         let sessions = Arc::new(SessionService::new(store.clone(), (&config.session).into()));
-        let guard = LoginGuard::new(store, (&config.session.login_protection).into());
+        let guard = Arc::new(LoginGuard::new(
+            store,
+            (&config.session.login_protection).into(),
+        ));
         let audit = AuditLog::open(&config.audit.path_in(&config.data_dir))?;
         let keys_dir = config.data_dir.join("keys");
         let keys = Arc::new(SigningKeys::load_or_generate(&keys_dir)?);
@@ -80,6 +88,15 @@ impl Login {
             .as_deref()
             .and_then(|u| u.parse::<http::Uri>().ok())
             .and_then(|u| u.host().map(str::to_ascii_lowercase));
+        let admin = match &config.admin.token_file {
+            Some(token_file) => Some(Arc::new(AdminApi::new(
+                token_file,
+                guard.clone(),
+                sessions.clone(),
+                audit.clone(),
+            )?)),
+            None => None,
+        };
         let portal = Arc::new(Portal {
             sessions: sessions.clone(),
             directory,
@@ -116,7 +133,11 @@ impl Login {
                 .as_deref()
                 .map(|d| d.trim_start_matches('.').to_string()),
         });
-        Ok(Self { portal, gatekeeper })
+        Ok(Self {
+            portal,
+            gatekeeper,
+            admin,
+        })
     }
 }
 

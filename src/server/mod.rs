@@ -25,9 +25,13 @@ use tokio::sync::watch;
 
 use self::connection::{ConnectionContext, HttpSettings};
 use self::tls::{TlsError, TlsTerminator};
+use crate::admin::AdminApi;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
 use crate::portal::service::{Caller, Endpoint, Portal};
+
+/// The administrative API's path prefix.
+const ADMIN_PREFIX: &str = "/.govgate/admin/";
 use crate::proxy::body::ResponseBody;
 use crate::proxy::pool::WorkerPool;
 use crate::proxy::table::{ProxyTable, TableError};
@@ -65,6 +69,8 @@ pub struct Gateway {
     redirect_to_https_port: Option<u16>,
     /// The login portal (reserved `/.govgate/` paths on every host).
     portal: Arc<Portal>,
+    /// The administrative API (`/.govgate/admin/…`), when configured.
+    admin: Option<Arc<AdminApi>>,
 }
 
 impl Gateway {
@@ -80,6 +86,23 @@ impl Gateway {
         if let (false, Some(port)) = (conn.https, self.redirect_to_https_port) {
             // HTTPS is required: a request without a usable Host is refused, never proxied in clear text.
             return ops::https_redirect(&request, port).unwrap_or_else(ops::unusable_host);
+        }
+        if let Some(action) = request.uri().path().strip_prefix(ADMIN_PREFIX) {
+            let Some(admin) = &self.admin else {
+                return ops::not_found();
+            };
+            let client_ip = self
+                .proxy
+                .state()
+                .settings
+                .trusted
+                .client_ip(conn.peer.ip(), request.headers());
+            let action = action.to_string();
+            let (parts, body) = request.into_parts();
+            return admin
+                .handle(&action, &parts.method, &parts.headers, body, client_ip)
+                .await
+                .map(ResponseBody::full);
         }
         if let Some(endpoint) = Endpoint::reserved(request.uri().path()) {
             let trusted = &self.proxy.state().settings.trusted;
@@ -152,6 +175,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         http: HttpSettings::from_config(&config.server),
         redirect_to_https_port,
         portal: login.portal,
+        admin: login.admin,
     });
 
     let listeners = bind_all(&config, workers)?;

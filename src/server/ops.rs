@@ -123,3 +123,12 @@ pub fn https_redirect<B>(request: &Request<B>, https_port: u16) -> Option<Respon
     response.headers_mut().insert(header::LOCATION, location);
     Some(response)
 }
+
+/// `404` for gateway paths that are not enabled (e.g. the admin API without a token file).
+pub fn not_found() -> Response<ResponseBody> {
+    text(
+        StatusCode::NOT_FOUND,
+        "application/json",
+        r#"{"error":"not_found"}"#.to_string(),
+    )
+}
