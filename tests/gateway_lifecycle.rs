@@ -472,13 +472,62 @@ impl Drop for DemoProcess {
     }
 }
 
+/// Logs in to the demo over HTTPS as a demo user with curl and a cookie jar (the demo apps
+/// require login), then fetches `path`; the output ends with the status code.
 fn demo_https(demo: &DemoProcess, ca: &Path, path: &str) -> std::process::Output {
+    let origin = format!("https://localhost:{}", demo.https.port());
+    let jar = tempfile::NamedTempFile::new().unwrap();
+    let jar = jar.path().to_str().unwrap().to_string();
+    let ca = ca.to_str().unwrap();
+    let form = curl(&[
+        "--cacert",
+        ca,
+        "-c",
+        &jar,
+        "-b",
+        &jar,
+        &format!("{origin}/.govgate/login"),
+    ]);
+    let html = String::from_utf8_lossy(&form.stdout).into_owned();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field on the demo login page: {html}"))
+        .to_string();
+    let login = curl(&[
+        "--cacert",
+        ca,
+        "-c",
+        &jar,
+        "-b",
+        &jar,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-urlencode",
+        &format!("csrf={csrf}"),
+        "--data-urlencode",
+        "username=nvan",
+        "--data-urlencode",
+        "password=LanhDao@2024",
+        &format!("{origin}/.govgate/login"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&login.stdout),
+        "303",
+        "demo login: {}",
+        describe(&login)
+    );
     curl(&[
         "--cacert",
-        ca.to_str().unwrap(),
+        ca,
+        "-b",
+        &jar,
         "-w",
         "\n%{http_code}",
-        &format!("https://localhost:{}{path}", demo.https.port()),
+        &format!("{origin}{path}"),
     ])
 }
 
@@ -490,9 +539,14 @@ fn demo_serves_both_apps_over_http_and_https_and_keeps_its_ca() {
     let ca = data_dir.join("tls").join("dev-ca.pem");
 
     for (path, app) in [("/mot-cua/", "one-stop-shop"), ("/van-ban/", "documents")] {
+        // The demo apps require login: a browser is sent to the portal first.
         let page = demo.get(path);
-        assert_eq!(page.status, 200, "{path}");
-        assert_eq!(page.header("x-demo-app"), Some(app), "{path}");
+        assert_eq!(page.status, 302, "{path}");
+        assert!(
+            page.header("location")
+                .is_some_and(|l| l.starts_with("/.govgate/login?rd=")),
+            "{path}: {page:?}"
+        );
         let https = demo_https(&demo, &ca, &format!("{path}api/request"));
         assert!(https.status.success(), "{path}: {}", describe(&https));
         let text = String::from_utf8_lossy(&https.stdout);
@@ -502,6 +556,10 @@ fn demo_serves_both_apps_over_http_and_https_and_keeps_its_ca() {
         assert!(
             seen.to_string().contains("https"),
             "{path}: the app was not told HTTPS: {seen}"
+        );
+        assert!(
+            seen.to_string().contains("x-remote-user"),
+            "{path}: no identity for {app}: {seen}"
         );
     }
     let first_ca = std::fs::read(&ca).unwrap();

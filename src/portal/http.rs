@@ -91,26 +91,19 @@ pub use crate::pages::is_api_request;
 
 /// An HTML page with the portal's security headers.
 pub fn html(status: StatusCode, body: String) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    secure_headers(headers);
-    response
+    with_body(status, "text/html; charset=utf-8", body)
 }
 
 /// A JSON body (for API clients).
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(value.to_string()));
+    with_body(status, "application/json", value.to_string())
+}
+
+fn with_body(status: StatusCode, content_type: &'static str, body: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     secure_headers(headers);
     response
 }

@@ -165,6 +165,15 @@ impl Proxy {
         let log_path = settings
             .access_log
             .then(|| request.uri().path().to_string());
+        let account = Account {
+            settings,
+            request_id: &request_id,
+            method: &method,
+            path: log_path.as_deref(),
+            client_ip,
+            started,
+            worker: conn.worker,
+        };
 
         // 1. route
         let client_host = client_host(&request);
@@ -192,22 +201,7 @@ impl Proxy {
                     conn.https,
                 ),
             };
-            self.unrouted.record_request(
-                conn.worker,
-                &method,
-                response.status().as_u16(),
-                started.elapsed(),
-            );
-            access_log(
-                settings,
-                &request_id,
-                UNROUTED_APP,
-                &method,
-                log_path.as_deref(),
-                response.status(),
-                client_ip,
-                started,
-            );
+            account.record(&self.unrouted, response.status());
             return response;
         };
         let app = &state.table.apps[route.app];
@@ -244,22 +238,7 @@ impl Proxy {
                 )
             }
         };
-        app.metrics.record_request(
-            conn.worker,
-            &method,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
-        access_log(
-            settings,
-            &request_id,
-            &app.id,
-            &method,
-            log_path.as_deref(),
-            response.status(),
-            client_ip,
-            started,
-        );
+        account.record(&app.metrics, response.status());
         response
     }
 
@@ -573,29 +552,39 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn access_log(
-    settings: &ProxySettings,
-    request_id: &HeaderValue,
-    app: &str,
-    method: &Method,
-    path: Option<&str>,
-    status: StatusCode,
+/// Step 6 of the pipeline: metrics and one access-log line per request.
+struct Account<'a> {
+    settings: &'a ProxySettings,
+    request_id: &'a HeaderValue,
+    method: &'a Method,
+    /// The path only: a query string may carry secrets.
+    path: Option<&'a str>,
     client_ip: IpAddr,
     started: Instant,
-) {
-    if !settings.access_log {
-        return;
+    worker: usize,
+}
+
+impl Account<'_> {
+    fn record(&self, metrics: &AppMetrics, status: StatusCode) {
+        metrics.record_request(
+            self.worker,
+            self.method,
+            status.as_u16(),
+            self.started.elapsed(),
+        );
+        if !self.settings.access_log {
+            return;
+        }
+        tracing::info!(
+            target: "govgate::access",
+            request_id = self.request_id.to_str().unwrap_or("-"),
+            app = metrics.id(),
+            method = self.method.as_str(),
+            path = self.path.unwrap_or("-"),
+            status = status.as_u16(),
+            client_ip = %self.client_ip,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
     }
-    tracing::info!(
-        target: "govgate::access",
-        request_id = request_id.to_str().unwrap_or("-"),
-        app,
-        method = method.as_str(),
-        path = path.unwrap_or("-"),
-        status = status.as_u16(),
-        client_ip = %client_ip,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
 }

@@ -1,7 +1,9 @@
 //! One client connection: optional TLS handshake, HTTP/1.1 or HTTP/2, graceful shutdown.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,14 +147,7 @@ where
         .max_header_size(settings.max_header_bytes)
         .keep_alive(true);
     let connection = builder.serve_connection(io, service).with_upgrades();
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => log_connection_end(result),
-        () = stopped(&mut ctx.shutdown) => {
-            connection.as_mut().graceful_shutdown();
-            log_connection_end(connection.await);
-        }
-    }
+    drive(connection, &mut ctx.shutdown, |c| c.graceful_shutdown()).await;
 }
 
 async fn serve_http2<I>(io: TokioIo<I>, info: ConnInfo, mut ctx: ConnectionContext)
@@ -169,14 +164,7 @@ where
         .max_concurrent_streams(256)
         .keep_alive_interval(settings.keepalive_timeout / 2);
     let connection = builder.serve_connection(io, service);
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => log_connection_end(result),
-        () = stopped(&mut ctx.shutdown) => {
-            connection.as_mut().graceful_shutdown();
-            log_connection_end(connection.await);
-        }
-    }
+    drive(connection, &mut ctx.shutdown, |c| c.graceful_shutdown()).await;
 }
 
 /// Plain listener with h2c enabled: HTTP/2 prior knowledge or HTTP/1.1, by the first bytes.
@@ -200,11 +188,24 @@ where
         .timer(TokioTimer::new())
         .max_header_list_size(settings.max_header_bytes as u32);
     let connection = builder.serve_connection_with_upgrades(io, service);
+    drive(connection, &mut ctx.shutdown, |c| c.graceful_shutdown()).await;
+}
+
+/// Runs a connection to its end; on shutdown, asks it to finish its requests in flight and
+/// close (`begin_shutdown` is the connection type's own `graceful_shutdown`).
+async fn drive<C, E>(
+    connection: C,
+    shutdown: &mut watch::Receiver<bool>,
+    begin_shutdown: impl FnOnce(Pin<&mut C>),
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => log_connection_end(result),
-        () = stopped(&mut ctx.shutdown) => {
-            connection.as_mut().graceful_shutdown();
+        () = stopped(shutdown) => {
+            begin_shutdown(connection.as_mut());
             log_connection_end(connection.await);
         }
     }
