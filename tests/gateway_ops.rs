@@ -111,7 +111,10 @@ fn metrics_count_what_was_sent() {
     )
     .unwrap();
     assert_eq!(post.status, 200);
-    assert_eq!(get(&gateway, "khong-co.namdinh.test", "/").status, 404);
+    assert_eq!(
+        get(&gateway, "khong-co.namdinh.test", "/khong-co-trang").status,
+        404
+    );
 
     // A keep-alive connection that has been served stays open during the scrape.
     let mut idle = TcpStream::connect(gateway.http_addr()).unwrap();

@@ -263,6 +263,11 @@ upstreams = ["{}"]
     // The app itself answers.
     let ok = http_get(addr, "a.gov.vn", "/app/x").unwrap();
     assert_eq!(ok.status, 200);
+    // nginx may write its access line a moment after answering: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !upstreams.nginx.access_log().contains("/app/x") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log_after_routed = upstreams.nginx.access_log();
 
     let unknown_host = http_get(addr, "b.gov.vn", "/app/x").unwrap();

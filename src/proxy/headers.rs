@@ -80,6 +80,15 @@ impl IdentityNamespace {
         }
     }
 
+    /// The namespace plus the exact header names the gateway writes identity into, so a
+    /// header name configured outside the prefixes can still never be forged by a client.
+    pub fn with_names<'a>(prefixes: &[String], names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut all: Vec<String> = prefixes.to_vec();
+        // A name is its own (exact-enough) prefix: `x-remote-user` covers itself.
+        all.extend(names.into_iter().map(str::to_ascii_lowercase));
+        Self::new(&all)
+    }
+
     /// Removes every header in the namespace (header names in `http` are already lowercase).
     pub fn strip(&self, headers: &mut HeaderMap) {
         if self.prefixes.is_empty() {

@@ -63,7 +63,14 @@ impl ProxySettings {
     pub fn from_config(config: &Config) -> Self {
         let server = &config.server;
         Self {
-            identity: IdentityNamespace::new(&server.identity_header_prefixes),
+            identity: IdentityNamespace::with_names(
+                &server.identity_header_prefixes,
+                config
+                    .identity_headers
+                    .names()
+                    .into_iter()
+                    .map(|(_, name)| name),
+            ),
             trusted: TrustedProxies::new(&server.trusted_proxies),
             body_read_timeout: server.body_read_timeout.get(),
             hsts: server.hsts.as_ref().and_then(|h| {
@@ -111,15 +118,15 @@ pub struct Proxy {
     fallback: Option<Arc<dyn Fallback>>,
 }
 
-/// Answers a request that matched no app (the login portal's pages, or a 404).
+/// Answers a request that matched no app (the login portal's pages); `Err` hands the request
+/// back for the 404 page.
 #[async_trait::async_trait]
 pub trait Fallback: Send + Sync + 'static {
     async fn answer(
         &self,
         request: Request<Incoming>,
         conn: &ConnInfo,
-        request_id: &HeaderValue,
-    ) -> Response<ResponseBody>;
+    ) -> Result<Response<ResponseBody>, Request<Incoming>>;
 }
 
 impl Proxy {
@@ -191,16 +198,29 @@ impl Proxy {
             state.table.routing.find(&host, request.uri().path())
         };
         let Some(route) = found else {
-            let response = match (&self.fallback, refused) {
-                (Some(fallback), None) => fallback.answer(request, conn, &request_id).await,
-                _ => error_page(
-                    settings,
-                    refused.unwrap_or(ErrorPage::NotFound),
-                    &request_id,
-                    request.headers().get(header::ACCEPT),
-                    conn.https,
-                ),
+            let request = match (&self.fallback, refused) {
+                (Some(fallback), None) => match fallback.answer(request, conn).await {
+                    Ok(mut response) => {
+                        add_gateway_headers(
+                            response.headers_mut(),
+                            settings,
+                            &request_id,
+                            conn.https,
+                        );
+                        account.record(&self.unrouted, response.status());
+                        return response;
+                    }
+                    Err(request) => request,
+                },
+                _ => request,
             };
+            let response = error_page(
+                settings,
+                refused.unwrap_or(ErrorPage::NotFound),
+                &request_id,
+                request.headers().get(header::ACCEPT),
+                conn.https,
+            );
             account.record(&self.unrouted, response.status());
             return response;
         };

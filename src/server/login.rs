@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderName;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -18,7 +18,7 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::keys::{
     AssertionCache, AssertionIssuer, KeyError, SigningKeys, DEFAULT_ASSERTION_LIFETIME,
 };
-use crate::pages::{render_error, Branding, ErrorPage};
+use crate::pages::Branding;
 use crate::portal::csrf::{CsrfKey, CsrfKeyError};
 use crate::portal::service::{Caller, Endpoint, Portal, PortalApp};
 use crate::proxy::admit::Gatekeeper;
@@ -211,30 +211,14 @@ impl Fallback for PortalFallback {
         &self,
         request: Request<Incoming>,
         conn: &ConnInfo,
-        request_id: &HeaderValue,
-    ) -> Response<ResponseBody> {
-        match Endpoint::short(request.uri().path()) {
-            Some(endpoint) => {
-                let caller = Caller {
-                    client_ip: self.trusted.client_ip(conn.peer.ip(), request.headers()),
-                    https: conn.https,
-                };
-                answer(&self.portal, endpoint, request, caller).await
-            }
-            None => {
-                let (content_type, body) = render_error(
-                    ErrorPage::NotFound,
-                    request_id.to_str().unwrap_or("-"),
-                    request.headers().get(http::header::ACCEPT),
-                    &self.portal.branding,
-                );
-                let mut response = Response::new(ResponseBody::full(body));
-                *response.status_mut() = ErrorPage::NotFound.status();
-                response
-                    .headers_mut()
-                    .insert(http::header::CONTENT_TYPE, content_type);
-                response
-            }
-        }
+    ) -> Result<Response<ResponseBody>, Request<Incoming>> {
+        let Some(endpoint) = Endpoint::short(request.uri().path()) else {
+            return Err(request);
+        };
+        let caller = Caller {
+            client_ip: self.trusted.client_ip(conn.peer.ip(), request.headers()),
+            https: conn.https,
+        };
+        Ok(answer(&self.portal, endpoint, request, caller).await)
     }
 }
