@@ -75,7 +75,9 @@ fn main() -> ExitCode {
     let settings = match settings_from_env() {
         Ok(Some(settings)) => settings,
         Ok(None) => {
-            println!("ldap_binds: LDAP_URL not set; nothing to measure (scripts/bench-login sets it)");
+            println!(
+                "ldap_binds: LDAP_URL not set; nothing to measure (scripts/bench-login sets it)"
+            );
             return ExitCode::SUCCESS;
         }
         Err(message) => {
