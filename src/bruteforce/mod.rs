@@ -149,9 +149,11 @@ impl LoginGuard {
     /// A successful login clears the username's failure count (not the address's: one
     /// good password must not license guessing others from the same address).
     pub async fn record_success(&self, username: &str) -> Result<(), LoginGuardError> {
-        self.store
-            .delete(&fail_key(&user_subject(username)))
-            .await?;
+        let key = fail_key(&user_subject(username));
+        // Most logins have no failures to forget: a read is cheap, a delete is a durable write.
+        if self.store.get(&key).await?.is_some() {
+            self.store.delete(&key).await?;
+        }
         Ok(())
     }
 

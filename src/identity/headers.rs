@@ -81,13 +81,16 @@ fn insert_encoded(headers: &mut HeaderMap, name: &HeaderName, value: &str, in_li
 
 /// Percent-encodes everything that is not visible ASCII, plus `%` (and `,` in list items).
 pub fn encode(value: &str, in_list: bool) -> String {
-    let mut out = String::with_capacity(value.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len() + value.len() / 2);
     for byte in value.bytes() {
         let plain = (0x20..0x7f).contains(&byte) && byte != b'%' && !(in_list && byte == b',');
         if plain {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xf)] as char);
         }
     }
     out
