@@ -407,18 +407,7 @@ mod tests {
     use super::*;
     use crate::config::parse;
 
-    const FILE: &str = "/etc/govgate/govgate.toml";
-
-    fn problems(text: &str) -> Vec<String> {
-        match parse(Path::new(FILE), text) {
-            Ok(_) => Vec::new(),
-            Err(error) => error
-                .problems
-                .iter()
-                .map(|p| p.to_string().replacen(FILE, "F", 1))
-                .collect(),
-        }
-    }
+    use crate::config::tests::{problems, FILE};
 
     #[test]
     fn ldap_section_loads_with_defaults() {

@@ -190,18 +190,7 @@ mod tests {
 
     use crate::config::parse;
 
-    const FILE: &str = "/etc/govgate/govgate.toml";
-
-    fn problems(text: &str) -> Vec<String> {
-        match parse(Path::new(FILE), text) {
-            Ok(_) => Vec::new(),
-            Err(error) => error
-                .problems
-                .iter()
-                .map(|p| p.to_string().replacen(FILE, "F", 1))
-                .collect(),
-        }
-    }
+    use crate::config::tests::{problems, FILE};
 
     #[test]
     fn defaults() {

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use super::*;
 
-const FILE: &str = "/etc/govgate/govgate.toml";
+pub(crate) const FILE: &str = "/etc/govgate/govgate.toml";
 
-/// Problem lines for `text`, or the loaded config.
-fn problems(text: &str) -> Vec<String> {
+/// Problem lines for `text` (with the file shown as `F`), or none when it loads.
+pub(crate) fn problems(text: &str) -> Vec<String> {
     match parse(Path::new(FILE), text) {
         Ok(_) => Vec::new(),
         Err(error) => error
