@@ -263,6 +263,17 @@ impl Browser {
 
 /// The last response head curl wrote (after any `100 Continue`).
 fn parse_head(head: &str, body: String) -> Page {
+    let (status, headers) = parse_curl_head(head);
+    Page {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Status and headers (names lowercase) of the last response head in curl's `-D` output
+/// (after any `100 Continue`). Shared by the curl-based test clients.
+pub fn parse_curl_head(head: &str) -> (u16, Vec<(String, String)>) {
     let last = head
         .split("\r\n\r\n")
         .filter(|block| block.starts_with("HTTP/"))
@@ -278,11 +289,7 @@ fn parse_head(head: &str, body: String) -> Page {
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Page {
-        status,
-        headers,
-        body,
-    }
+    (status, headers)
 }
 
 fn parse_jar_line(line: &str) -> Option<JarCookie> {

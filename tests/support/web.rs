@@ -130,22 +130,7 @@ impl WebClient {
 }
 
 fn parse(head: &str, body: String) -> WebResponse {
-    // With several responses (100 Continue), the last head counts.
-    let last = head
-        .split("\r\n\r\n")
-        .filter(|block| block.starts_with("HTTP/"))
-        .last()
-        .unwrap_or_else(|| panic!("no HTTP response head in {head:?}"));
-    let mut lines = last.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = super::browser::parse_curl_head(head);
     WebResponse {
         status,
         headers,
