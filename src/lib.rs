@@ -15,6 +15,7 @@ pub mod identity;
 pub mod keys;
 pub mod metrics;
 pub mod pages;
+pub mod policy;
 pub mod portal;
 pub mod proxy;
 pub mod server;
