@@ -33,6 +33,9 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(path) = &mut config.admin.token_file {
         resolve(path);
     }
+    if let Some(policy) = &mut config.policy {
+        resolve(&mut policy.dir);
+    }
     if let Some(password_file) = config
         .store
         .redis
@@ -86,6 +89,12 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
             }
             Ok(_) => {}
             Err(message) => reporter.at(&key, message),
+        }
+    }
+    if let Some(policy) = &config.policy {
+        if !policy.dir.is_dir() {
+            let message = format!("{} is not a directory of policies", policy.dir.display());
+            reporter.at(&KeyPath::of("policy").key("dir"), message);
         }
     }
     let redis = config.store.redis.as_ref();

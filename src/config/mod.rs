@@ -8,6 +8,7 @@ mod audit;
 mod directory;
 mod files;
 mod locate;
+mod policy;
 mod portal;
 mod session;
 mod structure;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use admin::AdminConfig;
 pub use directory::*;
+pub use policy::PolicyConfig;
 pub use portal::{IdentityHeadersConfig, PortalConfig};
 pub use types::*;
 pub use units::{ByteSize, Seconds};

@@ -49,6 +49,9 @@ pub struct Config {
     /// Where people log in against: `[directory]` (LDAP / AD or a users file).
     #[serde(default)]
     pub directory: Option<super::DirectoryConfig>,
+    /// Access policies deciding every request to an app that requires login.
+    #[serde(default)]
+    pub policy: Option<super::PolicyConfig>,
 }
 
 /// Listeners, client-facing limits and header policy.
