@@ -23,6 +23,7 @@ mod lint;
 mod request;
 mod roles;
 mod routes;
+mod slices;
 mod source;
 mod split;
 pub(crate) mod store;

@@ -37,9 +37,22 @@ pub struct ContextUsage {
 
 impl ContextUsage {
     pub fn of<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> ContextUsage {
+        let policies: Vec<(&Policy, Option<Value>)> = policies
+            .into_iter()
+            .map(|policy| (policy, policy.to_json().ok()))
+            .collect();
+        Self::of_json(policies.iter().map(|(p, json)| (*p, json.as_ref())))
+    }
+
+    /// The same from each policy with its JSON form (`None` if it has none), for callers that
+    /// have it already: `Policy::to_json` parses the policy's text again, which is most of
+    /// what this analysis costs.
+    pub(crate) fn of_json<'a>(
+        policies: impl IntoIterator<Item = (&'a Policy, Option<&'a Value>)>,
+    ) -> ContextUsage {
         let mut usage = ContextUsage::default();
-        for policy in policies {
-            usage.add(policy);
+        for (policy, json) in policies {
+            usage.add(policy, json);
         }
         if usage.ip_ranges.len() > MAX_RANGES {
             usage.ip_exact = true;
@@ -47,7 +60,7 @@ impl ContextUsage {
         usage
     }
 
-    fn add(&mut self, policy: &Policy) {
+    fn add(&mut self, policy: &Policy, json: Option<&Value>) {
         for uid in policy.entity_literals() {
             match uid.type_name().to_string().as_str() {
                 "User" => self.user = true,
@@ -55,8 +68,8 @@ impl ContextUsage {
                 _ => {}
             }
         }
-        match policy.to_json() {
-            Ok(json) => {
+        match json {
+            Some(json) => {
                 if let Some(conditions) = json.get("conditions").and_then(Value::as_array) {
                     for condition in conditions {
                         if let Some(body) = condition.get("body") {
@@ -65,7 +78,7 @@ impl ContextUsage {
                     }
                 }
             }
-            Err(_) => self.everything(),
+            None => self.everything(),
         }
     }
 
@@ -166,6 +179,79 @@ impl ContextUsage {
     }
 }
 
+/// Whether `policy` can tell the engine's role entities apart from the user's ancestors: it
+/// names a role anywhere but in the principal scope or on the right of `principal in` /
+/// `principal is T in` (where only the user's ancestors matter, and the engine gives the user
+/// every role it has, inclusions included). When no policy of a set does, the engine leaves the
+/// role entities out of each decision. Anything unrecognised counts as reading them.
+///
+/// `json` is the policy's JSON form (`Policy::to_json`), `None` if it has none.
+pub(crate) fn reads_role_entities(json: Option<&Value>) -> bool {
+    let Some(json) = json else {
+        return true;
+    };
+    ["action", "resource"]
+        .iter()
+        .any(|scope| json.get(*scope).is_some_and(mentions_role_type))
+        || json
+            .get("conditions")
+            .and_then(Value::as_array)
+            .is_none_or(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.get("body").is_none_or(role_outside_principal_in))
+            })
+}
+
+/// A scope (`{"op": …, "entity": {"type": …}}`) naming an entity of type `Role`.
+fn mentions_role_type(scope: &Value) -> bool {
+    match scope {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            (key == "type" && value.as_str() == Some("Role")) || mentions_role_type(value)
+        }),
+        Value::Array(items) => items.iter().any(mentions_role_type),
+        _ => false,
+    }
+}
+
+fn role_outside_principal_in(expr: &Value) -> bool {
+    match expr {
+        Value::Object(map) => map.iter().any(|(key, value)| match key.as_str() {
+            "__entity" => value
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|kind| kind == "Role"),
+            "in" | "is" if var_of(value.get("left")) == Some("principal") => {
+                let ancestors = if key == "in" { "right" } else { "in" };
+                value.as_object().is_none_or(|body| {
+                    body.iter().any(|(part, operand)| {
+                        if part == "left" {
+                            false
+                        } else if part == ancestors {
+                            !entity_literals_only(operand) && role_outside_principal_in(operand)
+                        } else {
+                            role_outside_principal_in(operand)
+                        }
+                    })
+                })
+            }
+            _ => role_outside_principal_in(value),
+        }),
+        Value::Array(items) => items.iter().any(role_outside_principal_in),
+        _ => false,
+    }
+}
+
+/// An entity literal, or a set of entity literals.
+fn entity_literals_only(expr: &Value) -> bool {
+    let literal = |v: &Value| v.get("Value").and_then(|v| v.get("__entity")).is_some();
+    literal(expr)
+        || expr
+            .get("Set")
+            .and_then(Value::as_array)
+            .is_some_and(|items| items.iter().all(literal))
+}
+
 /// `Var` name of `expr`, if it is a plain variable.
 fn var_of(expr: Option<&Value>) -> Option<&str> {
     expr?.get("Var")?.as_str()
@@ -236,6 +322,35 @@ mod tests {
             r#"permit(principal in Role::"x", action, resource) when { principal.department == "Sở" };"#,
         );
         assert!(u.department && !u.user);
+    }
+
+    #[test]
+    fn role_entities_matter_only_outside_principal_in() {
+        let reads = |text: &str| {
+            let policy = Policy::parse(None, text).unwrap();
+            reads_role_entities(policy.to_json().ok().as_ref())
+        };
+        assert!(!reads(
+            r#"permit(principal in Role::"a", action, resource) when { principal in Role::"b" || principal in [Role::"c", Role::"d"] || principal is User in Role::"e" };"#
+        ));
+        assert!(!reads(
+            r#"forbid(principal == User::"x", action, resource) unless { principal in Department::"d" && resource in App::"a" };"#
+        ));
+        assert!(reads(
+            r#"permit(principal, action, resource) when { Role::"a" in Role::"b" };"#
+        ));
+        assert!(reads(
+            r#"permit(principal, action, resource) when { [Role::"a"].contains(Role::"b") };"#
+        ));
+        assert!(reads(
+            r#"permit(principal, action, resource) when { principal in (if context.signed then Role::"a" else Role::"b") };"#
+        ));
+        assert!(reads(
+            r#"permit(principal, action, resource) when { principal in Role::"a" && context.signed && Role::"a" in principal };"#
+        ));
+        assert!(reads(
+            r#"permit(principal, action, resource in Role::"a");"#
+        ));
     }
 
     #[test]
