@@ -56,7 +56,7 @@ impl CompiledSet {
 pub fn compile(source: &PolicySource, apps: &[KnownApp]) -> Result<CompiledSet, Diagnostics> {
     let mut diagnostics = Vec::new();
     let schema = parse_schema(source, &mut diagnostics);
-    let policies = parse_policies(source, &mut diagnostics);
+    let (policies, offsets) = parse_policies(source, &mut diagnostics);
     let roles = match source.get(ROLES_FILE) {
         Some(text) => RoleMap::parse(text, &mut diagnostics),
         None => RoleMap::default(),
@@ -71,7 +71,7 @@ pub fn compile(source: &PolicySource, apps: &[KnownApp]) -> Result<CompiledSet, 
         tests.extend(parse_test_file(file, text, &mut diagnostics));
     }
     if let Some(schema) = &schema {
-        validate(schema, source, &policies, &mut diagnostics);
+        validate(schema, source, &policies, &offsets, &mut diagnostics);
     }
     let errors = diagnostics.iter().any(Diagnostic::is_error);
     match schema {
@@ -126,16 +126,19 @@ fn parse_schema(source: &PolicySource, diagnostics: &mut Vec<Diagnostic>) -> Opt
     }
 }
 
-/// Every policy of every `.cedar` file, renamed to its `@id`.
+/// Every policy of every `.cedar` file, renamed to its `@id`, with the byte offset of its
+/// chunk in its file (validation labels point into the chunk's text).
 fn parse_policies(
     source: &PolicySource,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<(Policy, PolicyInfo)> {
+) -> (Vec<(Policy, PolicyInfo)>, Vec<usize>) {
     let mut policies: Vec<(Policy, PolicyInfo)> = Vec::new();
+    let mut offsets = Vec::new();
     let mut seen: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for (file, text) in source.policy_files() {
+        let lines = LineIndex::new(text);
         for chunk in split_policies(text) {
-            let at = Position::of_offset(text, chunk.offset + leading_space(chunk.text));
+            let at = lines.position(chunk.offset + leading_space(chunk.text));
             let policy = match Policy::parse(None, chunk.text) {
                 Ok(policy) => policy,
                 Err(errors) => {
@@ -187,9 +190,46 @@ fn parse_policies(
                 description: policy.annotation("description").map(str::to_string),
             };
             policies.push((policy.new_id(PolicyId::new(&id)), info));
+            offsets.push(chunk.offset);
         }
     }
-    policies
+    (policies, offsets)
+}
+
+/// Line starts of a text, so that positions of many offsets cost a binary search each
+/// (the same answers as [`Position::of_offset`]).
+struct LineIndex<'a> {
+    text: &'a str,
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        LineIndex { text, newlines }
+    }
+
+    fn position(&self, offset: usize) -> Position {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = self.newlines.partition_point(|&newline| newline < offset);
+        let line_start = if before == 0 {
+            0
+        } else {
+            self.newlines[before - 1] + 1
+        };
+        Position {
+            line: before + 1,
+            column: self.text[line_start..offset].chars().count() + 1,
+        }
+    }
 }
 
 /// Strict validation against the schema, each error at its policy's line.
@@ -197,16 +237,16 @@ fn validate(
     schema: &Schema,
     source: &PolicySource,
     policies: &[(Policy, PolicyInfo)],
+    offsets: &[usize],
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let validator = Validator::new(schema.clone());
-    for (policy, info) in policies {
+    for ((policy, info), &base) in policies.iter().zip(offsets) {
         let mut set = cedar_policy::PolicySet::new();
         if set.add(policy.clone()).is_err() {
             continue;
         }
         let text = source.get(&info.file).unwrap_or_default();
-        let base = policy_offset(text, info.line);
         let result = validator.validate(&set, ValidationMode::Strict);
         for error in result.validation_errors() {
             let mut d = from_miette(&info.file, text, base, Severity::Error, error);
@@ -219,20 +259,6 @@ fn validate(
             diagnostics.push(d);
         }
     }
-}
-
-/// The byte offset where the chunk of the policy starting at `line` begins. Validation labels
-/// point into the chunk's text, which starts at the previous policy's `;`.
-fn policy_offset(text: &str, line: usize) -> usize {
-    split_policies(text)
-        .into_iter()
-        .map(|chunk| chunk.offset)
-        .take_while(|offset| {
-            let start = offset + leading_space(&text[*offset..]);
-            Position::of_offset(text, start).line <= line
-        })
-        .last()
-        .unwrap_or(0)
 }
 
 /// Bytes of whitespace and `//` comments before a chunk's first token.
@@ -256,4 +282,23 @@ fn is_policy_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_gives_the_positions_of_offsets() {
+        let text = "// đầu\n@id(\"a\")\npermit(principal, action, resource);\n\n  forbid(x);";
+        let lines = LineIndex::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                lines.position(offset),
+                Position::of_offset(text, offset),
+                "{offset}"
+            );
+        }
+        assert_eq!(LineIndex::new("").position(0), Position::START);
+    }
 }
