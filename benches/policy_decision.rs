@@ -211,7 +211,9 @@ fn province(policies: usize, with_tests: bool, one_file: bool) -> PolicySource {
                 "[[apps.{a}.routes]]\nclass = \"{class}\"\npath_prefix = \"/{a}/{class}\"\n"
             ));
             match *class {
-                "tiep-nhan" => routes.push_str("methods = [\"POST\", \"PUT\"]\naction = \"write\"\n"),
+                "tiep-nhan" => {
+                    routes.push_str("methods = [\"POST\", \"PUT\"]\naction = \"write\"\n")
+                }
                 "bao-cao" => routes.push_str("methods = [\"GET\"]\n"),
                 "tra-cuu" => routes.push_str("action = \"read\"\n"),
                 _ => {}
@@ -278,7 +280,6 @@ groups = ["chuyen-vien"]
 app = "mot-cua-tinh"
 path = "/mot-cua-tinh/ky-duyet/1"
 expect = "deny"
-policies = ["mot-cua-tinh-chi-lanh-dao-ky"]
 
 [[case]]
 name = "lãnh đạo phòng ký"
@@ -517,14 +518,20 @@ const DEPARTMENTS: [&str; 5] = [
     "So Xay dung",
     "UBND huyen",
 ];
-const IPS: [&str; 6] = [
-    "10.1.20.5",
-    "10.3.7.9",
-    "10.200.1.1",
-    "172.16.4.2",
-    "203.0.113.7",
-    "::ffff:10.5.0.8",
-];
+/// Where person `person` works from: mostly the district networks (10.1-8.x.x, of which
+/// each app's admins need one), the data centre (172.16/12), the provincial network outside the
+/// districts, IPv4-mapped addresses of dual-stack sockets, and home (outside every range).
+fn address_of(person: usize) -> IpAddr {
+    let (a, b) = ((person / 8 % 256) as u8, (person % 250 + 1) as u8);
+    let district = (person % 8 + 1) as u8;
+    match person % 10 {
+        0..=5 => IpAddr::from([10, district, a, b]),
+        6 => IpAddr::from([172, 16, a, b]),
+        7 => IpAddr::from([10, 200, a, b]),
+        8 => format!("::ffff:10.{district}.{a}.{b}").parse().expect("ip"),
+        _ => IpAddr::from([203, 0, 113, b]),
+    }
+}
 const METHODS: [&str; 4] = ["GET", "GET", "POST", "PUT"];
 
 /// A request like the gateway sees: `users` distinct people, any app, any class.
@@ -551,7 +558,12 @@ fn random_ask(engine: &PolicyEngine, rng: &mut Rng, users: usize, user_prefix: &
         app: a,
         method: *rng.pick(&METHODS),
         path,
-        ip: rng.pick(&IPS).parse().expect("ip"),
+        // One in ten requests from somewhere else (a phone, a trip): any address at all.
+        ip: if rng.below(10) == 0 {
+            IpAddr::from([198, 51, rng.below(256) as u8, rng.below(256) as u8])
+        } else {
+            address_of(person)
+        },
         strength: *rng.pick(&[
             AuthStrength::Password,
             AuthStrength::SecondFactor,
@@ -645,6 +657,12 @@ fn main() {
         usage.ip_ranges.len(),
     );
 
+    // For profilers: `POLICY_BENCH_PROFILE=miss|reload` loops on one part for ~10 s and exits.
+    if let Ok(part) = std::env::var("POLICY_BENCH_PROFILE") {
+        profile_loop(&engine, &part);
+        return;
+    }
+
     let mut rows = Vec::new();
     let timer = timings(200_000, |_| {});
     rows.push(Row::of("timer alone (Instant::now + elapsed)", &timer));
@@ -703,12 +721,40 @@ fn main() {
         .map(|_| random_ask(&engine, &mut rng, 5000, "nguoi-dung-"))
         .collect();
     let miss_requests: Vec<AccessRequest<'_>> = miss_asks.iter().map(Ask::request).collect();
-    let evaluate = timings(miss_requests.len(), |i| {
-        std::hint::black_box(engine.evaluate(&miss_requests[i]));
-    });
+    // Three rounds over the same requests: every timing counts in the first row; the second
+    // keeps each request's best of three, which leaves out most of what other processes on
+    // the shared cores add (preemption, cache eviction) and shows what the requests cost.
+    let n = miss_requests.len();
+    let mut per_request = vec![u64::MAX; n];
+    let mut all = Vec::with_capacity(3 * n);
+    let mut rounds = Vec::new();
+    for _round in 0..3 {
+        let mut this_round = Vec::with_capacity(n);
+        for (i, request) in miss_requests.iter().enumerate() {
+            let started = Instant::now();
+            std::hint::black_box(engine.evaluate(request));
+            let nanos = started.elapsed().as_nanos() as u64;
+            this_round.push(nanos);
+            per_request[i] = per_request[i].min(nanos);
+        }
+        all.extend_from_slice(&this_round);
+        this_round.sort_unstable();
+        rounds.push(format!(
+            "p50 {:.1} / p99 {:.1} µs",
+            percentile(&this_round, 0.5),
+            percentile(&this_round, 0.99)
+        ));
+    }
+    println!("  evaluate rounds: {}", rounds.join("; "));
+    all.sort_unstable();
+    per_request.sort_unstable();
     rows.push(Row::of(
-        "evaluate (the miss path), varied requests",
-        &evaluate,
+        format!("evaluate (the miss path), {n} varied requests × 3 rounds"),
+        &all,
+    ));
+    rows.push(Row::of(
+        "evaluate, each request's best of the 3 rounds",
+        &per_request,
     ));
     // Route requests alone (no sign-ins or admin actions).
     let route_only: Vec<&AccessRequest<'_>> = miss_requests
@@ -739,7 +785,10 @@ fn main() {
     });
     assert!(usage.user, "the set names a user, so new users miss");
     assert_eq!(forced, fresh_requests.len(), "every forced decision missed");
-    rows.push(Row::of("decide, forced miss (new user each time)", &decide_miss));
+    rows.push(Row::of(
+        "decide, forced miss (new user each time)",
+        &decide_miss,
+    ));
 
     // The floor: one std HashMap lookup of a key shaped like the decision key.
     let floor_keys: Vec<FloorKey> = requests.iter().map(FloorKey::of).collect();
@@ -830,6 +879,38 @@ fn main() {
     if !full {
         println!("(smoke run: pass --bench for the real numbers)");
     }
+}
+
+fn profile_loop(engine: &PolicyEngine, part: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut rounds = 0u64;
+    match part {
+        "miss" => {
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+            let asks: Vec<Ask> = (0..5000)
+                .map(|_| random_ask(engine, &mut rng, 5000, "nguoi-dung-"))
+                .collect();
+            let requests: Vec<AccessRequest<'_>> = asks.iter().map(Ask::request).collect();
+            while Instant::now() < until {
+                for request in &requests {
+                    std::hint::black_box(engine.evaluate(request));
+                }
+                rounds += requests.len() as u64;
+            }
+        }
+        "reload" => {
+            let source = province(1000, true, false);
+            while Instant::now() < until {
+                let set = compile_province(&source, 1000);
+                let tests = set.tests.clone();
+                let engine = PolicyEngine::new(set);
+                std::hint::black_box(run_tests(&engine, &tests));
+                rounds += 1;
+            }
+        }
+        other => panic!("POLICY_BENCH_PROFILE={other}: use miss or reload"),
+    }
+    println!("{part}: {rounds} rounds in 10 s");
 }
 
 /// A key shaped like the engine's decision key (roles bit words, department, user, app,
