@@ -102,6 +102,93 @@ pub struct Metrics {
     apps: Mutex<BTreeMap<String, Arc<AppMetrics>>>,
     open_connections: AtomicI64,
     started: Instant,
+    /// Access-policy decisions and reloads.
+    pub policy: PolicyMetrics,
+}
+
+/// Counters of the access policies: decisions (and cache misses) and reloads by result.
+#[derive(Default)]
+pub struct PolicyMetrics {
+    pub allowed: AtomicU64,
+    pub denied: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Short version (first 12 hex digits of the digest) of the set in force.
+    pub version: Mutex<Option<String>>,
+}
+
+impl PolicyMetrics {
+    pub fn record_decision(&self, allowed: bool, miss: bool) {
+        let counter = if allowed { &self.allowed } else { &self.denied };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if miss {
+            self.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_version(&self, version: &str) {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(version.chars().take(12).collect());
+    }
+
+    fn render(&self, out: &mut String) {
+        let Some(version) = self
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP govgate_policy_decisions_total Access-policy decisions, by result."
+        );
+        let _ = writeln!(out, "# TYPE govgate_policy_decisions_total counter");
+        let _ = writeln!(
+            out,
+            "govgate_policy_decisions_total{{result=\"allow\"}} {}",
+            load(&self.allowed)
+        );
+        let _ = writeln!(
+            out,
+            "govgate_policy_decisions_total{{result=\"deny\"}} {}",
+            load(&self.denied)
+        );
+        let _ = writeln!(out, "# HELP govgate_policy_cache_misses_total Decisions evaluated by Cedar (not answered from the cache).");
+        let _ = writeln!(out, "# TYPE govgate_policy_cache_misses_total counter");
+        let _ = writeln!(
+            out,
+            "govgate_policy_cache_misses_total {}",
+            load(&self.cache_misses)
+        );
+        let _ = writeln!(out, "# HELP govgate_policy_reloads_total Policy set reloads, by result (a failed one keeps the set in force).");
+        let _ = writeln!(out, "# TYPE govgate_policy_reloads_total counter");
+        let _ = writeln!(
+            out,
+            "govgate_policy_reloads_total{{result=\"ok\"}} {}",
+            load(&self.reloads_ok)
+        );
+        let _ = writeln!(
+            out,
+            "govgate_policy_reloads_total{{result=\"failed\"}} {}",
+            load(&self.reloads_failed)
+        );
+        let _ = writeln!(out, "# HELP govgate_policy_info The policy set in force.");
+        let _ = writeln!(out, "# TYPE govgate_policy_info gauge");
+        let _ = writeln!(out, "govgate_policy_info{{version=\"{version}\"}} 1");
+    }
 }
 
 impl Metrics {
@@ -111,6 +198,7 @@ impl Metrics {
             apps: Mutex::new(BTreeMap::new()),
             open_connections: AtomicI64::new(0),
             started: Instant::now(),
+            policy: PolicyMetrics::default(),
         })
     }
 
@@ -153,6 +241,7 @@ impl Metrics {
         render_requests(&mut out, &apps);
         render_latency(&mut out, &apps);
         render_upstream_errors(&mut out, &apps);
+        self.policy.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP govgate_open_connections Client connections currently open."
