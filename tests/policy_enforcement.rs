@@ -98,8 +98,12 @@ fn base_policies(dir: &Path) {
     );
 }
 
+/// The break-glass admin token of the test gateways.
+const ADMIN_TOKEN: &str = "kiem-thu-token-quan-tri-0123456789abcdef";
+
 fn gateway(slapd: &Slapd, demo: &DemoApps, watch: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
     std::fs::write(
         dir.path().join("bind-password"),
         format!("{ADMIN_PASSWORD}\n"),
@@ -118,6 +122,9 @@ user_base_dn = "{PEOPLE_DN}"
 
 [session]
 cookie_domain = ".namdinh.gov.vn"
+
+[admin]
+token_file = "admin-token"
 
 [policy]
 dir = "policies"
@@ -369,7 +376,7 @@ fn reloads_under_load_never_fail_a_request_or_mix_two_sets() {
         "",
     );
     let write = |generation: usize| {
-        let role = if generation % 2 == 0 {
+        let role = if generation.is_multiple_of(2) {
             "nhan-vien-a"
         } else {
             "nhan-vien-b"
@@ -434,4 +441,157 @@ fn reloads_under_load_never_fail_a_request_or_mix_two_sets() {
         requests.load(Ordering::Relaxed),
         &failures[..failures.len().min(10)]
     );
+}
+
+// ---------- the policy API ----------
+
+const OFFICER_POLICY: &str = r#"
+@id("nvan-quan-ly-chinh-sach")
+permit(principal == User::"nvan", action in [Action::"policy_read", Action::"policy_write"], resource == Gateway::"govgate");
+"#;
+
+/// The admin API on the app host, where the officers' session cookie goes.
+fn api(path: &str) -> String {
+    format!("{MOT_CUA}/.govgate/admin/{path}")
+}
+
+fn json_of(page: &support::browser::Page) -> serde_json::Value {
+    serde_json::from_str(&page.body)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", page.status, page.body))
+}
+
+/// The set in force as the API's `files` object, with `edit` applied.
+fn proposed(current: &serde_json::Value, edit: &[(&str, &str)]) -> String {
+    let mut files = current["files"].clone();
+    for (name, text) in edit {
+        files[*name] = serde_json::Value::String(text.to_string());
+    }
+    serde_json::json!({ "files": files }).to_string()
+}
+
+#[test]
+fn officers_validate_preview_apply_and_roll_back_policies_with_an_audit_trail() {
+    let slapd = Slapd::start_province();
+    let demo = DemoApps::start().unwrap();
+    let gateway = gateway(&slapd, &demo, "0s");
+    let token = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let browser = Browser::new(&gateway);
+    let clerk = logged_in(&gateway, "lvcuong");
+    assert_eq!(
+        clerk.get(&format!("{MOT_CUA}/api/request")).status,
+        403,
+        "sampled denial"
+    );
+
+    let current = json_of(&browser.get_with(&api("policies"), &[&token]));
+    let first_version = current["version"].as_str().unwrap().to_string();
+    assert!(current["files"]["chinh-sach.cedar"]
+        .as_str()
+        .unwrap()
+        .contains("chi-lanh-dao-ky-duyet"));
+    assert_eq!(current["policies"].as_array().unwrap().len(), 4);
+
+    // Validate: a broken proposal is located, and nothing changes.
+    let broken = proposed(
+        &current,
+        &[(
+            "chinh-sach.cedar",
+            "@id(\"x\")\npermit(principal, action resource);\n",
+        )],
+    );
+    let answer = json_of(&browser.post_json(&api("policies/validate"), &broken, &[&token]));
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["diagnostics"][0]["file"], "chinh-sach.cedar");
+    assert_eq!(answer["diagnostics"][0]["line"], 2);
+    let applied = browser.post_json(&api("policies/apply"), &broken, &[&token]);
+    assert_eq!(applied.status, 422, "{}", applied.body);
+
+    // Preview a real change: the clerk may now read the one-stop shop.
+    let grant = format!("{POLICIES}\n@id(\"van-thu-doc-mot-cua\")\npermit(principal in Role::\"van-thu\", action == Action::\"read\", resource in App::\"mot-cua\");\n{OFFICER_POLICY}");
+    let change = proposed(&current, &[("chinh-sach.cedar", &grant)]);
+    let preview = json_of(&browser.post_json(&api("policies/preview"), &change, &[&token]));
+    assert_eq!(preview["ok"], true, "{preview:#}");
+    let allowed = preview["newly_allowed"].as_array().unwrap();
+    assert!(
+        allowed
+            .iter()
+            .any(|c| c["username"] == "lvcuong" && c["source"] == "sampled"),
+        "{preview:#}"
+    );
+    // From the directory: lvcuong (van-thu only) gains read on the app…
+    assert!(allowed.iter().any(|c| c["username"] == "lvcuong"
+        && c["source"] == "directory"
+        && c["action"] == "read"));
+    // …dtha (van-thu and chuyen-vien) could already read, staff gain nothing, nobody loses.
+    assert!(
+        !allowed
+            .iter()
+            .any(|c| c["username"] == "dtha" || c["username"] == "ttbinh"),
+        "{preview:#}"
+    );
+    assert_eq!(preview["counts"]["newly_denied"], 0, "{preview:#}");
+    assert!(preview["directory_users"].as_u64().unwrap() >= 4);
+    assert_eq!(
+        clerk.get(&format!("{MOT_CUA}/api/request")).status,
+        403,
+        "a preview changes nothing"
+    );
+
+    // Apply: new version in force, files written, audited with the diff.
+    let applied = json_of(&browser.post_json(&api("policies/apply"), &change, &[&token]));
+    assert_eq!(applied["ok"], true, "{applied:#}");
+    let second_version = applied["version"].as_str().unwrap().to_string();
+    assert_ne!(second_version, first_version);
+    assert_eq!(clerk.get(&format!("{MOT_CUA}/api/request")).status, 200);
+    let on_disk = std::fs::read_to_string(gateway.dir().join("policies/chinh-sach.cedar")).unwrap();
+    assert!(on_disk.contains("van-thu-doc-mot-cua"));
+    let changed = audit_lines(&gateway, "policy_changed");
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["actor"], "admin-token");
+    assert_eq!(changed[0]["details"]["to_version"], second_version.as_str());
+    let diff = changed[0]["details"]["diff"].to_string();
+    assert!(diff.contains("van-thu-doc-mot-cua"), "{diff}");
+
+    // A stale expected_version is refused.
+    let mut stale: serde_json::Value = serde_json::from_str(&change).unwrap();
+    stale["expected_version"] = first_version.clone().into();
+    let conflict = browser.post_json(&api("policies/apply"), &stale.to_string(), &[&token]);
+    assert_eq!(conflict.status, 409);
+
+    // Officers by login: nvan is granted by the new set, ttbinh is not.
+    let officer = logged_in(&gateway, "nvan");
+    assert_eq!(officer.get(&api("policies/versions")).status, 200);
+    let staff = logged_in(&gateway, "ttbinh");
+    assert_eq!(staff.get(&api("policies")).status, 403);
+    assert_eq!(Browser::new(&gateway).get(&api("policies")).status, 401);
+    let wrong_token =
+        Browser::new(&gateway).get_with(&api("policies"), &["Authorization: Bearer sai"]);
+    assert_eq!(wrong_token.status, 401);
+
+    // Versions and rollback (by the officer's own session).
+    let versions = json_of(&officer.get(&api("policies/versions")));
+    let kept: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, vec![first_version.as_str(), second_version.as_str()]);
+    let back = officer.post_json(
+        &api("policies/rollback"),
+        &format!("{{\"version\":\"{}\"}}", &first_version[..12]),
+        &[],
+    );
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(
+        clerk.get(&format!("{MOT_CUA}/api/request")).status,
+        403,
+        "rolled back"
+    );
+    let changed = audit_lines(&gateway, "policy_changed");
+    assert_eq!(changed.len(), 2);
+    assert_eq!(changed[1]["actor"], "nvan");
+    assert_eq!(changed[1]["details"]["change"], "rollback");
+    // After the rollback nvan is no longer an officer.
+    assert_eq!(officer.get(&api("policies")).status, 403);
 }

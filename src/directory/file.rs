@@ -200,6 +200,18 @@ impl Directory for FileDirectory {
         }
     }
 
+    async fn list_users(&self, limit: usize) -> Result<Vec<Identity>, DirectoryError> {
+        let mut users: Vec<Identity> = self
+            .users
+            .values()
+            .filter(|user| !user.disabled)
+            .map(|user| user.identity.clone())
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users.truncate(limit);
+        Ok(users)
+    }
+
     async fn health(&self) -> Result<(), DirectoryError> {
         Ok(())
     }

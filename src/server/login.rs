@@ -9,7 +9,8 @@ use http::header::HeaderName;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::admin::{AdminApi, AdminError};
+use crate::admin::versions::VersionStore;
+use crate::admin::{AdminApi, AdminError, PolicyAdmin};
 use crate::audit::{AuditError, AuditEvent, AuditLog};
 use crate::bruteforce::LoginGuard;
 use crate::config::{Config, IdentityHeadersConfig};
@@ -53,7 +54,7 @@ pub enum LoginSetupError {
 pub struct Login {
     pub portal: Arc<Portal>,
     pub gatekeeper: Arc<Gatekeeper>,
-    /// The administrative API, when `admin.token_file` is configured.
+    /// The administrative API, when `admin.token_file` or `[policy]` is configured.
     pub admin: Option<Arc<AdminApi>>,
     /// The access policies in force, when `[policy]` is configured.
     pub policies: Option<Arc<PolicyStore>>,
@@ -110,14 +111,28 @@ impl Login {
             .as_deref()
             .and_then(|u| u.parse::<http::Uri>().ok())
             .and_then(|u| u.host().map(str::to_ascii_lowercase));
-        let admin = match &config.admin.token_file {
-            Some(token_file) => Some(Arc::new(AdminApi::new(
-                token_file,
+        let admin = if config.admin.token_file.is_some() || policies.is_some() {
+            let api = AdminApi::new(
+                config.admin.token_file.as_deref(),
                 guard.clone(),
                 sessions.clone(),
                 audit.clone(),
-            )?)),
-            None => None,
+            )?;
+            let api = match (&policies, &authorizer) {
+                (Some(store), Some(authorizer)) => api.with_policies(
+                    PolicyAdmin {
+                        store: store.clone(),
+                        directory: directory.clone(),
+                        versions: VersionStore::new(config.data_dir.join("policy-versions")),
+                        audit: audit.clone(),
+                    },
+                    authorizer.clone(),
+                ),
+                _ => api,
+            };
+            Some(Arc::new(api))
+        } else {
+            None
         };
         let portal = Arc::new(Portal {
             sessions: sessions.clone(),
