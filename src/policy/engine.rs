@@ -267,7 +267,7 @@ impl PolicyEngine {
     fn evaluate_route(&self, request: &AccessRequest<'_>, route: &RouteRef) -> Decision {
         let action = ACTIONS[action_index(&request.target, Some(route.action)) as usize];
         let (resource, route_class, policies) = self.resource(request, route);
-        let outcome = self.ask(request, action, &resource, &policies.0);
+        let outcome = self.ask(request, action, &resource, policies.0);
         Decision {
             allowed: outcome.allowed,
             policies: outcome.reasons,

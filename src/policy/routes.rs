@@ -234,7 +234,7 @@ impl RouteTable {
                 });
             }
             // Longest prefix first, so the first match is the most specific.
-            app.classes[1..].sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()));
+            app.classes[1..].sort_by_key(|b| std::cmp::Reverse(b.path_prefix.len()));
             table.insert(app);
         }
         table
