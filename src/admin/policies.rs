@@ -352,7 +352,7 @@ fn enumerate(
     for user in users {
         for app in routes {
             for class in &app.classes {
-                let path = class.path_prefix.as_str();
+                let path = class.path();
                 let methods: Vec<&str> = match &class.methods {
                     Some(methods) => methods.iter().map(String::as_str).collect(),
                     None => vec!["GET", "POST"],
