@@ -28,8 +28,9 @@ groups = ["lanh-dao"]
 includes = ["chuyen-vien"]
 [roles.chuyen-vien]
 groups = ["chuyen-vien"]
+# Mapped by the group's DN (as an AD administrator would write it), not its name.
 [roles.van-thu]
-groups = ["van-thu"]
+groups = ["CN=van-thu, OU=groups, DC=namdinh, DC=gov, DC=vn"]
 "#;
 
 const ROUTES: &str = r#"
@@ -223,6 +224,7 @@ fn every_request_is_decided_and_denials_are_audited_not_explained() {
         api.header("content-type").unwrap_or("").contains("json"),
         "{api:?}"
     );
+    // The clerk's role comes from the DN of the directory group (roles.toml maps the DN).
     assert_eq!(clerk.get(&format!("{VAN_BAN}/api/request")).status, 200);
 
     // Certificate-strength route: a password login is refused even for the leader.

@@ -141,6 +141,7 @@ fn checked_user(record: UserRecord) -> Result<FileUser, String> {
             department: record.department,
             employee_number: record.employee_number,
             groups: record.groups,
+            group_dns: Vec::new(),
             source: KIND.to_string(),
         },
         password_hash: record.password_hash,

@@ -157,10 +157,12 @@ impl LdapDirectory {
             Some(attribute) => entry::all_text(&user.entry, attribute),
             None => Vec::new(),
         };
-        identity.groups = self
+        let memberships = self
             .groups
             .groups_of(&self.pool, &user.entry.dn, &direct)
             .await?;
+        identity.groups = memberships.names.clone();
+        identity.group_dns = memberships.dns.clone();
         Ok(identity)
     }
 }
