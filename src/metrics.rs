@@ -106,12 +106,19 @@ pub struct Metrics {
     pub policy: PolicyMetrics,
 }
 
+/// Decision counters of one worker (a cache line of its own: every request counts here).
+#[derive(Default)]
+#[repr(align(128))]
+struct DecisionShard {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
 /// Counters of the access policies: decisions (and cache misses) and reloads by result.
 #[derive(Default)]
 pub struct PolicyMetrics {
-    pub allowed: AtomicU64,
-    pub denied: AtomicU64,
-    pub cache_misses: AtomicU64,
+    decisions: Vec<DecisionShard>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// Short version (first 12 hex digits of the digest) of the set in force.
@@ -119,12 +126,36 @@ pub struct PolicyMetrics {
 }
 
 impl PolicyMetrics {
-    pub fn record_decision(&self, allowed: bool, miss: bool) {
-        let counter = if allowed { &self.allowed } else { &self.denied };
+    fn new(workers: usize) -> Self {
+        PolicyMetrics {
+            decisions: (0..workers.max(1))
+                .map(|_| DecisionShard::default())
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Counts a decision on `worker`'s shard (the portal and admin API use shard 0).
+    pub fn record_decision(&self, worker: usize, allowed: bool, miss: bool) {
+        let Some(shard) = self.decisions.get(worker % self.decisions.len().max(1)) else {
+            return;
+        };
+        let counter = if allowed {
+            &shard.allowed
+        } else {
+            &shard.denied
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         if miss {
-            self.cache_misses.fetch_add(1, Ordering::Relaxed);
+            shard.cache_misses.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn total(&self, counter: impl Fn(&DecisionShard) -> &AtomicU64) -> u64 {
+        self.decisions
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn record_reload(&self, ok: bool) {
@@ -151,6 +182,11 @@ impl PolicyMetrics {
             return;
         };
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (allowed, denied, misses) = (
+            self.total(|s| &s.allowed),
+            self.total(|s| &s.denied),
+            self.total(|s| &s.cache_misses),
+        );
         let _ = writeln!(
             out,
             "# HELP govgate_policy_decisions_total Access-policy decisions, by result."
@@ -159,20 +195,16 @@ impl PolicyMetrics {
         let _ = writeln!(
             out,
             "govgate_policy_decisions_total{{result=\"allow\"}} {}",
-            load(&self.allowed)
+            allowed
         );
         let _ = writeln!(
             out,
             "govgate_policy_decisions_total{{result=\"deny\"}} {}",
-            load(&self.denied)
+            denied
         );
         let _ = writeln!(out, "# HELP govgate_policy_cache_misses_total Decisions evaluated by Cedar (not answered from the cache).");
         let _ = writeln!(out, "# TYPE govgate_policy_cache_misses_total counter");
-        let _ = writeln!(
-            out,
-            "govgate_policy_cache_misses_total {}",
-            load(&self.cache_misses)
-        );
+        let _ = writeln!(out, "govgate_policy_cache_misses_total {}", misses);
         let _ = writeln!(out, "# HELP govgate_policy_reloads_total Policy set reloads, by result (a failed one keeps the set in force).");
         let _ = writeln!(out, "# TYPE govgate_policy_reloads_total counter");
         let _ = writeln!(
@@ -198,7 +230,7 @@ impl Metrics {
             apps: Mutex::new(BTreeMap::new()),
             open_connections: AtomicI64::new(0),
             started: Instant::now(),
-            policy: PolicyMetrics::default(),
+            policy: PolicyMetrics::new(workers),
         })
     }
 

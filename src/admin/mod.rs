@@ -226,6 +226,7 @@ impl AdminApi {
             path,
             client_ip,
             signed: false,
+            worker: 0,
         };
         authorizer
             .decide(session, crate::policy::Target::Admin(action), &request)

@@ -449,6 +449,7 @@ impl Portal {
             path: &app.entry_path,
             client_ip: caller.client_ip,
             signed: false,
+            worker: 0,
         };
         authorizer
             .decide(
@@ -600,6 +601,7 @@ impl Portal {
             path: &path,
             client_ip: caller.client_ip,
             signed: false,
+            worker: 0,
         };
         let decision = authorizer.decide(
             session,

@@ -52,6 +52,8 @@ pub struct RouteRequest<'a> {
     pub client_ip: IpAddr,
     /// `true` when the gateway verified a signature the request carried.
     pub signed: bool,
+    /// The worker thread deciding (metrics shard); 0 outside the proxy.
+    pub worker: usize,
 }
 
 impl Authorizer {
@@ -75,7 +77,7 @@ impl Authorizer {
         };
         let (decision, miss) = engine.decide(&access);
         self.policy_metrics()
-            .record_decision(decision.allowed, miss);
+            .record_decision(request.worker, decision.allowed, miss);
         if miss {
             self.policies
                 .sample(SampledRequest::new(&session.identity, &access, &decision));

@@ -283,7 +283,7 @@ impl Proxy {
             Access::Public => None,
             Access::Authenticated => {
                 let session = self.admit(&request, conn, client_host.as_ref()).await?;
-                self.authorize(app, &session, &request, client_ip, request_id)
+                self.authorize(app, &session, &request, client_ip, request_id, conn.worker)
                     .await?;
                 Some(session)
             }
@@ -388,6 +388,7 @@ impl Proxy {
         request: &Request<Incoming>,
         client_ip: IpAddr,
         request_id: &HeaderValue,
+        worker: usize,
     ) -> Result<(), Refusal> {
         let Some(authorizer) = self.gatekeeper.as_ref().and_then(|g| g.authorizer.as_ref()) else {
             return Ok(());
@@ -398,6 +399,7 @@ impl Proxy {
             path: request.uri().path(),
             client_ip,
             signed: false,
+            worker,
         };
         let decision = authorizer.decide(
             session,
