@@ -124,6 +124,7 @@ fn identity() -> Identity {
         department: Some("Văn phòng UBND".into()),
         employee_number: None,
         groups: vec!["can-bo".into(), "lanh-dao".into(), "mot-cua".into()],
+        group_dns: Vec::new(),
         source: "ldap".into(),
     }
 }

@@ -556,7 +556,7 @@ fn random_ask(engine: &PolicyEngine, rng: &mut Rng, users: usize, user_prefix: &
         roles: engine.set().roles.for_groups(&groups),
         kind,
         app: a,
-        method: *rng.pick(&METHODS),
+        method: METHODS[rng.below(METHODS.len())],
         path,
         // One in ten requests from somewhere else (a phone, a trip): any address at all.
         ip: if rng.below(10) == 0 {

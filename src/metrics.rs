@@ -102,6 +102,125 @@ pub struct Metrics {
     apps: Mutex<BTreeMap<String, Arc<AppMetrics>>>,
     open_connections: AtomicI64,
     started: Instant,
+    /// Access-policy decisions and reloads.
+    pub policy: PolicyMetrics,
+}
+
+/// Decision counters of one worker (a cache line of its own: every request counts here).
+#[derive(Default)]
+#[repr(align(128))]
+struct DecisionShard {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+/// Counters of the access policies: decisions (and cache misses) and reloads by result.
+#[derive(Default)]
+pub struct PolicyMetrics {
+    decisions: Vec<DecisionShard>,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Short version (first 12 hex digits of the digest) of the set in force.
+    pub version: Mutex<Option<String>>,
+}
+
+impl PolicyMetrics {
+    fn new(workers: usize) -> Self {
+        PolicyMetrics {
+            decisions: (0..workers.max(1))
+                .map(|_| DecisionShard::default())
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Counts a decision on `worker`'s shard (the portal and admin API use shard 0).
+    pub fn record_decision(&self, worker: usize, allowed: bool, miss: bool) {
+        let Some(shard) = self.decisions.get(worker % self.decisions.len().max(1)) else {
+            return;
+        };
+        let counter = if allowed {
+            &shard.allowed
+        } else {
+            &shard.denied
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if miss {
+            shard.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn total(&self, counter: impl Fn(&DecisionShard) -> &AtomicU64) -> u64 {
+        self.decisions
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_version(&self, version: &str) {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(version.chars().take(12).collect());
+    }
+
+    fn render(&self, out: &mut String) {
+        let Some(version) = self
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (allowed, denied, misses) = (
+            self.total(|s| &s.allowed),
+            self.total(|s| &s.denied),
+            self.total(|s| &s.cache_misses),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP govgate_policy_decisions_total Access-policy decisions, by result."
+        );
+        let _ = writeln!(out, "# TYPE govgate_policy_decisions_total counter");
+        let _ = writeln!(
+            out,
+            "govgate_policy_decisions_total{{result=\"allow\"}} {}",
+            allowed
+        );
+        let _ = writeln!(
+            out,
+            "govgate_policy_decisions_total{{result=\"deny\"}} {}",
+            denied
+        );
+        let _ = writeln!(out, "# HELP govgate_policy_cache_misses_total Decisions evaluated by Cedar (not answered from the cache).");
+        let _ = writeln!(out, "# TYPE govgate_policy_cache_misses_total counter");
+        let _ = writeln!(out, "govgate_policy_cache_misses_total {}", misses);
+        let _ = writeln!(out, "# HELP govgate_policy_reloads_total Policy set reloads, by result (a failed one keeps the set in force).");
+        let _ = writeln!(out, "# TYPE govgate_policy_reloads_total counter");
+        let _ = writeln!(
+            out,
+            "govgate_policy_reloads_total{{result=\"ok\"}} {}",
+            load(&self.reloads_ok)
+        );
+        let _ = writeln!(
+            out,
+            "govgate_policy_reloads_total{{result=\"failed\"}} {}",
+            load(&self.reloads_failed)
+        );
+        let _ = writeln!(out, "# HELP govgate_policy_info The policy set in force.");
+        let _ = writeln!(out, "# TYPE govgate_policy_info gauge");
+        let _ = writeln!(out, "govgate_policy_info{{version=\"{version}\"}} 1");
+    }
 }
 
 impl Metrics {
@@ -111,6 +230,7 @@ impl Metrics {
             apps: Mutex::new(BTreeMap::new()),
             open_connections: AtomicI64::new(0),
             started: Instant::now(),
+            policy: PolicyMetrics::new(workers),
         })
     }
 
@@ -153,6 +273,7 @@ impl Metrics {
         render_requests(&mut out, &apps);
         render_latency(&mut out, &apps);
         render_upstream_errors(&mut out, &apps);
+        self.policy.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP govgate_open_connections Client connections currently open."

@@ -38,6 +38,7 @@ fn identity() -> Identity {
         department: Some("Văn phòng UBND".into()),
         employee_number: Some("NV-0042".into()),
         groups: vec!["can-bo".into(), "lanh-dao".into()],
+        group_dns: Vec::new(),
         source: "ldap".into(),
     }
 }

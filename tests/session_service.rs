@@ -77,6 +77,7 @@ fn identity(username: &str) -> Identity {
         department: Some("Sở Nội vụ".into()),
         employee_number: None,
         groups: vec!["lanh-dao".into()],
+        group_dns: Vec::new(),
         source: "ldap".into(),
     }
 }

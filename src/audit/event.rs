@@ -82,6 +82,41 @@ pub enum AuditEvent {
         admin: String,
         client_ip: Option<IpAddr>,
     },
+    /// The access policies refused a request (the user sees only a 403 with the request id).
+    AccessDenied {
+        username: String,
+        client_ip: Option<IpAddr>,
+        /// `read`, `write`, `signin` or an administrative action.
+        action: String,
+        /// `Route::"app/class"`, `App::"app"` or `Gateway::"govgate"`.
+        resource: String,
+        method: String,
+        path: String,
+        /// The deciding forbid policies, or `default_deny`.
+        reason: String,
+        request_id: String,
+    },
+    /// A policy set was loaded (`outcome` success) or refused (failure: the set in force stays).
+    PolicyReloaded {
+        /// What triggered it: `startup`, `sighup`, `file_change`, `config`.
+        trigger: String,
+        /// The digest of the set in force after the attempt.
+        version: String,
+        ok: bool,
+        /// Why a refused set was refused (first problems), or the number of policies loaded.
+        detail: String,
+    },
+    /// A security officer changed the policy set through the API (apply or rollback).
+    PolicyChanged {
+        officer: String,
+        client_ip: Option<IpAddr>,
+        /// `apply` or `rollback`.
+        change: String,
+        from_version: String,
+        to_version: String,
+        /// Per file: the lines removed and added.
+        diff: Value,
+    },
 }
 
 /// The record fields an event determines (everything but seq, time and the hashes).
@@ -104,6 +139,9 @@ impl AuditEvent {
             AuditEvent::LoggedOutEverywhere { .. } => "logged_out_everywhere",
             AuditEvent::LockedOut { .. } => "locked_out",
             AuditEvent::Unlocked { .. } => "unlocked",
+            AuditEvent::AccessDenied { .. } => "access_denied",
+            AuditEvent::PolicyReloaded { .. } => "policy_reloaded",
+            AuditEvent::PolicyChanged { .. } => "policy_changed",
         }
     }
 
@@ -177,6 +215,48 @@ impl AuditEvent {
                 "success",
                 None,
                 json!({ "subject": subject }),
+            ),
+            AuditEvent::AccessDenied {
+                username,
+                client_ip,
+                action,
+                resource,
+                method,
+                path,
+                reason,
+                request_id,
+            } => fields(
+                Some(username),
+                ip(client_ip),
+                "denied",
+                Some(reason),
+                json!({ "action": action, "resource": resource, "method": method, "path": path, "request_id": request_id }),
+            ),
+            AuditEvent::PolicyReloaded {
+                trigger,
+                version,
+                ok,
+                detail,
+            } => fields(
+                None,
+                None,
+                if *ok { "success" } else { "failure" },
+                (!*ok).then_some("policy_set_refused"),
+                json!({ "trigger": trigger, "version": version, "detail": detail }),
+            ),
+            AuditEvent::PolicyChanged {
+                officer,
+                client_ip,
+                change,
+                from_version,
+                to_version,
+                diff,
+            } => fields(
+                Some(officer),
+                ip(client_ip),
+                "success",
+                None,
+                json!({ "change": change, "from_version": from_version, "to_version": to_version, "diff": diff }),
             ),
         }
     }

@@ -13,6 +13,70 @@ use crate::server::ConfigSource;
 /// The demo's civil servants (a file directory; passwords in the file's header comment).
 const DEMO_USERS: &str = include_str!("../../examples/users.toml");
 
+/// The province example policy set (`policies/`), written into the demo's data dir the first
+/// time so the demo shows access policies at work; officers' edits there are kept.
+const SHIPPED_POLICIES: &[(&str, &str)] = &[
+    (
+        "schema.cedarschema",
+        include_str!("../../policies/schema.cedarschema"),
+    ),
+    ("roles.toml", include_str!("../../policies/roles.toml")),
+    ("routes.toml", include_str!("../../policies/routes.toml")),
+    (
+        "00-nen-tang.cedar",
+        include_str!("../../policies/00-nen-tang.cedar"),
+    ),
+    (
+        "cong-dich-vu-cong.cedar",
+        include_str!("../../policies/cong-dich-vu-cong.cedar"),
+    ),
+    (
+        "gateway-admin.cedar",
+        include_str!("../../policies/gateway-admin.cedar"),
+    ),
+    ("mail.cedar", include_str!("../../policies/mail.cedar")),
+    (
+        "mot-cua.cedar",
+        include_str!("../../policies/mot-cua.cedar"),
+    ),
+    (
+        "quan-tri.cedar",
+        include_str!("../../policies/quan-tri.cedar"),
+    ),
+    (
+        "van-ban.cedar",
+        include_str!("../../policies/van-ban.cedar"),
+    ),
+    (
+        "tests/demo.toml",
+        include_str!("../../policies/tests/demo.toml"),
+    ),
+    (
+        "tests/gateway-admin.toml",
+        include_str!("../../policies/tests/gateway-admin.toml"),
+    ),
+    (
+        "tests/mail-cong-dich-vu-cong.toml",
+        include_str!("../../policies/tests/mail-cong-dich-vu-cong.toml"),
+    ),
+    (
+        "tests/mot-cua.toml",
+        include_str!("../../policies/tests/mot-cua.toml"),
+    ),
+    (
+        "tests/nen-tang.toml",
+        include_str!("../../policies/tests/nen-tang.toml"),
+    ),
+    (
+        "tests/quan-tri.toml",
+        include_str!("../../policies/tests/quan-tri.toml"),
+    ),
+    (
+        "tests/van-ban.toml",
+        include_str!("../../policies/tests/van-ban.toml"),
+    ),
+];
+
 /// Where the demo listens.
 pub struct DemoListeners {
     pub http: SocketAddr,
@@ -33,6 +97,7 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
         std::fs::write(&users, DEMO_USERS)
             .with_context(|| format!("cannot write {}", users.display()))?;
     }
+    write_policies_once(&data_dir.join("policies"))?;
     let apps = DemoApps::start().context("cannot start the demo apps")?;
     let text = demo_config(
         &data_dir,
@@ -48,6 +113,19 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
     let outcome = super::serve::serve(config, ConfigSource::default());
     drop(apps);
     outcome
+}
+
+fn write_policies_once(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut source = crate::policy::PolicySource::new();
+    for (name, text) in SHIPPED_POLICIES {
+        source.insert(name, text.to_string())?;
+    }
+    source
+        .write_to(dir)
+        .with_context(|| format!("cannot write the demo policies to {}", dir.display()))
 }
 
 /// The demo's configuration, written as an operator would write it.
@@ -78,6 +156,9 @@ site_name = "Cổng đăng nhập một lần — bản trình diễn govgate"
 backend = "file"
 [directory.file]
 path = "users.toml"
+
+[policy]
+dir = "policies"
 
 [[apps]]
 id = "mot-cua"
@@ -117,6 +198,12 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
         data_dir.join("users.toml").display()
     );
     println!();
+    println!(
+        "  Chính sách truy cập     {}  (govgate policy test <thư mục / dir>)",
+        data_dir.join("policies").display()
+    );
+    println!("  / access policies       lvcuong (văn thư) không mở được Một cửa — the clerk is refused the one-stop shop");
+    println!();
     println!("  Tình trạng / health    http://{http}/healthz   http://{http}/readyz");
     println!("  Số liệu / metrics      http://{http}/metrics");
     println!(
@@ -127,4 +214,24 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
     println!();
     println!("  Dừng bằng Ctrl+C — stop with Ctrl+C");
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_embeds_every_file_of_the_shipped_policy_set() {
+        let shipped = crate::policy::PolicySource::read_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        )
+        .expect("policies/ readable");
+        let on_disk: Vec<&str> = shipped.files().map(|(name, _)| name).collect();
+        let mut embedded: Vec<&str> = SHIPPED_POLICIES.iter().map(|(name, _)| *name).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "update SHIPPED_POLICIES in src/cli/demo.rs"
+        );
+    }
 }

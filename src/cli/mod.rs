@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod check;
 mod demo;
+mod policy;
 mod serve;
 mod users;
 
@@ -59,6 +60,12 @@ pub enum Command {
         #[command(subcommand)]
         command: users::UsersCommand,
     },
+    /// Access policies (chính sách truy cập): check, test, explain and format the Cedar
+    /// policy set.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +97,7 @@ pub fn main() -> ExitCode {
             },
         ),
         Command::Users { command } => users::run(command),
+        Command::Policy { command } => return policy::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,6 +141,7 @@ fn checked_user(record: UserRecord) -> Result<FileUser, String> {
             department: record.department,
             employee_number: record.employee_number,
             groups: record.groups,
+            group_dns: Vec::new(),
             source: KIND.to_string(),
         },
         password_hash: record.password_hash,
@@ -198,6 +199,18 @@ impl Directory for FileDirectory {
             Some(user) => Ok(Some(user.identity.clone())),
             None => Ok(None),
         }
+    }
+
+    async fn list_users(&self, limit: usize) -> Result<Vec<Identity>, DirectoryError> {
+        let mut users: Vec<Identity> = self
+            .users
+            .values()
+            .filter(|user| !user.disabled)
+            .map(|user| user.identity.clone())
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users.truncate(limit);
+        Ok(users)
     }
 
     async fn health(&self) -> Result<(), DirectoryError> {

@@ -51,6 +51,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn lookup(&self, username: &str) -> Result<Option<Identity>, DirectoryError>;
     /// `Ok` when the directory can answer searches right now.
     async fn health(&self) -> Result<(), DirectoryError>;
+    /// Every enabled person (groups resolved), at most `limit`: for the policy impact preview.
+    async fn list_users(&self, limit: usize) -> Result<Vec<Identity>, DirectoryError>;
     /// `"ldap"` or `"file"`; also the `source` of identities it returns.
     fn kind(&self) -> &'static str;
 }

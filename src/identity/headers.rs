@@ -109,6 +109,7 @@ mod tests {
             department: Some("Sở Nội vụ".into()),
             employee_number: None,
             groups: vec!["chuyen-vien".into(), "a,b".into()],
+            group_dns: Vec::new(),
             source: "ldap".into(),
         }
     }

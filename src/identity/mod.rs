@@ -33,6 +33,10 @@ pub struct Identity {
     pub employee_number: Option<String>,
     /// Group names (short names such as `lanh-dao`), nested memberships resolved.
     pub groups: Vec<String>,
+    /// Distinguished names of the same groups (LDAP / AD; empty for the file directory), so
+    /// policies can map groups to roles by DN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_dns: Vec<String>,
     /// Which directory vouched for this identity (`ldap`, `file`).
     pub source: String,
 }

@@ -6,7 +6,7 @@
 //! full shard is emptied rather than grown, so memory stays bounded under any key spray.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -114,9 +114,7 @@ impl Default for DecisionCache {
 
 impl DecisionCache {
     fn shard(&self, key: &DecisionKey) -> &Shard {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        &self.shards[hasher.finish() as usize % SHARDS]
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
     pub fn get(&self, key: &DecisionKey) -> Option<Arc<Decision>> {

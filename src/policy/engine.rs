@@ -224,7 +224,13 @@ impl PolicyEngine {
             username: &identity.username,
             display_name: &identity.display_name,
             department: identity.department.as_deref(),
-            roles: self.set.roles.for_groups(&identity.groups),
+            roles: self.set.roles.for_group_list(
+                identity
+                    .groups
+                    .iter()
+                    .chain(&identity.group_dns)
+                    .map(String::as_str),
+            ),
         }
     }
 

@@ -89,7 +89,7 @@ fn closest_permits(engine: &PolicyEngine, request: &AccessRequest<'_>) -> Vec<Cl
                 .map(|(text, _)| text)
                 .collect();
             Some(ClosePermit {
-                policy: view(engine, &policy.id().to_string())?,
+                policy: view(engine, policy.id().as_ref())?,
                 unmet,
             })
         })

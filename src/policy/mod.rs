@@ -46,7 +46,9 @@ pub use source::{
     is_policy_file_name, FileChange, PolicySource, ROLES_FILE, ROUTES_FILE, SCHEMA_FILE, TESTS_DIR,
 };
 pub use store::{PolicyStore, ReloadError, SampledRequest, SAMPLE_CAPACITY};
-pub use testcase::{run_tests, Expect, TestCase, TestOutcome, DEFAULT_TEST_IP, DEFAULT_TEST_TIME};
+pub use testcase::{
+    parse_test_file, run_tests, Expect, TestCase, TestOutcome, DEFAULT_TEST_IP, DEFAULT_TEST_TIME,
+};
 pub use usage::ContextUsage;
 
 /// Problems reading or writing policy files.

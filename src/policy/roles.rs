@@ -6,6 +6,9 @@
 //! groups = ["lanh-dao"]
 //! includes = ["chuyen-vien"]   # a leader may do whatever staff may do
 //! ```
+//! A `groups` entry is a group name (`lanh-dao`, compared case-insensitively) or, when it
+//! contains `=`, a group DN (`cn=lanh-dao,ou=groups,dc=namdinh,dc=gov,dc=vn`, compared
+//! case- and space-insensitively with the DNs the LDAP directory reports).
 //! A role that includes another is, in Cedar, a member of it: `principal in Role::"chuyen-vien"`
 //! holds for a leader. Inclusion must not loop.
 
@@ -80,7 +83,8 @@ pub struct Role {
 pub struct RoleMap {
     roles: Vec<Role>,
     index: HashMap<String, usize>,
-    /// Lowercased group name → every role it gives (closed under inclusion).
+    /// Lowercased group name, or normalised group DN → every role it gives (closed under
+    /// inclusion).
     by_group: HashMap<String, RoleBits>,
 }
 
@@ -188,7 +192,7 @@ impl RoleMap {
         for role in &self.roles {
             for group in &role.groups {
                 self.by_group
-                    .entry(group.to_lowercase())
+                    .entry(group_key(group))
                     .or_default()
                     .union_with(&role.closure);
             }
@@ -207,19 +211,23 @@ impl RoleMap {
         &self.roles[index]
     }
 
-    /// Every role the directory groups give, closed under inclusion.
+    /// Every role the directory groups (names or DNs) give, closed under inclusion.
     pub fn for_groups<S: AsRef<str>>(&self, groups: &[S]) -> RoleBits {
+        self.for_group_list(groups.iter().map(AsRef::as_ref))
+    }
+
+    /// The same over any list: a person's group names and group DNs together.
+    pub fn for_group_list<'a>(&self, groups: impl IntoIterator<Item = &'a str>) -> RoleBits {
         let mut bits = RoleBits::default();
         for group in groups {
-            let group = group.as_ref();
-            let found = self.by_group.get(group).or_else(|| {
-                // Group names from the directory are usually already lowercase.
-                group
-                    .bytes()
-                    .any(|b| b.is_ascii_uppercase())
-                    .then(|| self.by_group.get(&group.to_lowercase()))
-                    .flatten()
-            });
+            // Names from the directory are usually lowercase already: no allocation then.
+            let found = match self.by_group.get(group) {
+                Some(found) => Some(found),
+                None if group.contains('=') || group.bytes().any(|b| b.is_ascii_uppercase()) => {
+                    self.by_group.get(&group_key(group))
+                }
+                None => None,
+            };
             if let Some(roles) = found {
                 bits.union_with(roles);
             }
@@ -238,6 +246,23 @@ impl RoleMap {
         }
         Ok(bits)
     }
+}
+
+/// How a `groups` entry is compared: names lowercased; DNs lowercased with the spaces
+/// around `,` and `=` removed (`CN=Lãnh đạo, OU=Groups` ≡ `cn=lãnh đạo,ou=groups`).
+fn group_key(group: &str) -> String {
+    let lower = group.trim().to_lowercase();
+    if !lower.contains('=') {
+        return lower;
+    }
+    lower
+        .split(',')
+        .map(|rdn| {
+            let (attribute, value) = rdn.split_once('=').unwrap_or((rdn, ""));
+            format!("{}={}", attribute.trim(), value.trim())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Role ids: `[a-z0-9-]+`, like app ids.
@@ -276,6 +301,11 @@ includes = ["chuyen-vien"]
         assert!(!staff.contains(map.get("lanh-dao").unwrap()));
         assert!(staff.contains(map.get("can-bo").unwrap()));
         assert_eq!(map.for_groups(&["cn=lanh dao"]), leader);
+        assert_eq!(
+            map.for_groups(&["CN = Lanh Dao"]),
+            leader,
+            "DNs compare without case and spaces"
+        );
         assert!(map.for_groups::<&str>(&[]).is_empty());
     }
 

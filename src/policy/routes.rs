@@ -7,6 +7,7 @@
 //! class = "quan-tri"
 //! path_prefix = "/mot-cua/quan-tri"
 //! methods = ["GET", "POST"]   # default: every method
+//! # path_prefix may also be a list: ["/mot-cua/quan-tri", "/quan-tri"]
 //! action = "write"            # default: read for GET/HEAD/OPTIONS, write otherwise
 //! ```
 //! A request gets the class with the longest `path_prefix` (on a segment boundary) among the
@@ -60,19 +61,23 @@ impl RouteAction {
 #[derive(Debug, Clone)]
 pub struct RouteClass {
     pub class: String,
-    pub path_prefix: String,
+    /// One or more prefixes; the first is the class's usual path (previews enumerate it).
+    pub path_prefixes: Vec<String>,
     /// Upper-case methods; `None` = every method.
     pub methods: Option<Vec<String>>,
     pub action: Option<RouteAction>,
 }
 
 impl RouteClass {
-    fn matches(&self, method: &str, path: &str) -> bool {
-        let methods_match = self
-            .methods
+    fn accepts(&self, method: &str) -> bool {
+        self.methods
             .as_ref()
-            .is_none_or(|methods| methods.iter().any(|m| m == method));
-        methods_match && prefix_matches(&self.path_prefix, path)
+            .is_none_or(|methods| methods.iter().any(|m| m == method))
+    }
+
+    /// The path previews and launchers use for this class.
+    pub fn path(&self) -> &str {
+        self.path_prefixes.first().map_or("/", String::as_str)
     }
 }
 
@@ -81,8 +86,10 @@ impl RouteClass {
 pub struct AppRoutes {
     pub id: String,
     pub name: Option<String>,
-    /// `default` first, then the written classes, longest prefix first.
+    /// `default` first, then the written classes in file order.
     pub classes: Vec<RouteClass>,
+    /// Every (prefix, class index), longest prefix first: the first match is the most specific.
+    matchers: Vec<(String, usize)>,
     pub position: Position,
 }
 
@@ -93,22 +100,35 @@ impl AppRoutes {
             name: None,
             classes: vec![RouteClass {
                 class: DEFAULT_CLASS.to_string(),
-                path_prefix: "/".to_string(),
+                path_prefixes: vec!["/".to_string()],
                 methods: None,
                 action: None,
             }],
+            matchers: Vec::new(),
             position: Position::START,
         }
     }
 
     /// The class index for a request (0 = `default`).
     pub fn classify(&self, method: &str, path: &str) -> usize {
-        self.classes
+        self.matchers
+            .iter()
+            .find(|(prefix, index)| {
+                self.classes[*index].accepts(method) && prefix_matches(prefix, path)
+            })
+            .map_or(0, |(_, index)| *index)
+    }
+
+    fn index_prefixes(&mut self) {
+        self.matchers = self
+            .classes
             .iter()
             .enumerate()
             .skip(1)
-            .find(|(_, class)| class.matches(method, path))
-            .map_or(0, |(index, _)| index)
+            .flat_map(|(index, class)| class.path_prefixes.iter().map(move |p| (p.clone(), index)))
+            .collect();
+        self.matchers
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.trim_end_matches('/').len()));
     }
 
     pub fn class_index(&self, class: &str) -> Option<usize> {
@@ -143,11 +163,19 @@ struct AppEntry {
 #[serde(deny_unknown_fields)]
 struct RouteEntry {
     class: Spanned<String>,
-    path_prefix: Spanned<String>,
+    path_prefix: Spanned<OneOrMore>,
     #[serde(default)]
     methods: Option<Vec<String>>,
     #[serde(default)]
     action: Option<Spanned<String>>,
+}
+
+/// `path_prefix = "/a"` or `path_prefix = ["/a", "/b"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
 }
 
 impl RouteTable {
@@ -200,11 +228,19 @@ impl RouteTable {
                     );
                     continue;
                 }
-                let prefix = route.path_prefix.get_ref();
-                if !prefix.starts_with('/') || prefix.contains("/../") || prefix.ends_with("/..") {
+                let at = route.path_prefix.span().start;
+                let prefixes = match route.path_prefix.into_inner() {
+                    OneOrMore::One(prefix) => vec![prefix],
+                    OneOrMore::More(prefixes) => prefixes,
+                };
+                if prefixes.is_empty() {
+                    error(at, "path_prefix must name at least one path".into());
+                    continue;
+                }
+                if let Some(bad) = prefixes.iter().find(|p| !is_clean_prefix(p)) {
                     error(
-                        route.path_prefix.span().start,
-                        format!("path_prefix {prefix:?} must be an absolute path without '..'"),
+                        at,
+                        format!("path_prefix {bad:?} must be an absolute path without '..'"),
                     );
                     continue;
                 }
@@ -226,15 +262,14 @@ impl RouteTable {
                 };
                 app.classes.push(RouteClass {
                     class: class.clone(),
-                    path_prefix: prefix.clone(),
+                    path_prefixes: prefixes,
                     methods: route
                         .methods
                         .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
                     action,
                 });
             }
-            // Longest prefix first, so the first match is the most specific.
-            app.classes[1..].sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()));
+            app.index_prefixes();
             table.insert(app);
         }
         table
@@ -266,6 +301,10 @@ impl RouteTable {
     pub fn app(&self, index: usize) -> &AppRoutes {
         &self.apps[index]
     }
+}
+
+fn is_clean_prefix(prefix: &str) -> bool {
+    prefix.starts_with('/') && !prefix.split('/').any(|segment| segment == "..")
 }
 
 /// `prefix` matches `path` on a segment boundary (`/a` matches `/a` and `/a/b`, not `/ab`).
@@ -310,6 +349,21 @@ action = "read"
         assert_eq!(class("POST", "/mot-cua/ho-so/1"), "tiep-nhan");
         assert_eq!(class("GET", "/mot-cua/ho-so/1"), "tra-cuu");
         assert_eq!(class("GET", "/khac"), DEFAULT_CLASS);
+    }
+
+    #[test]
+    fn a_class_may_have_several_prefixes() {
+        let text = "[apps.a]\n[[apps.a.routes]]\nclass = \"quan-tri\"\npath_prefix = [\"/a/quan-tri\", \"/quan-tri\"]\n\
+                    [[apps.a.routes]]\nclass = \"a\"\npath_prefix = \"/a\"\n";
+        let mut problems = Vec::new();
+        let table = RouteTable::parse(text, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let app = table.app(0);
+        let class = |path| &app.classes[app.classify("GET", path)].class;
+        assert_eq!(class("/quan-tri/x"), "quan-tri");
+        assert_eq!(class("/a/quan-tri"), "quan-tri");
+        assert_eq!(class("/a/other"), "a");
+        assert_eq!(app.classes[1].path(), "/a/quan-tri");
     }
 
     #[test]

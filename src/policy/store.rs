@@ -58,6 +58,7 @@ pub struct SampledRequest {
     pub display_name: String,
     pub department: Option<String>,
     pub groups: Vec<String>,
+    pub group_dns: Vec<String>,
     pub app: Option<String>,
     /// `route`, `signin` or an administrative action.
     pub kind: String,
@@ -82,6 +83,7 @@ impl SampledRequest {
             display_name: identity.display_name.clone(),
             department: identity.department.clone(),
             groups: identity.groups.clone(),
+            group_dns: identity.group_dns.clone(),
             app,
             kind,
             method: request.method.to_string(),
@@ -106,7 +108,12 @@ impl SampledRequest {
                 username: &self.username,
                 display_name: &self.display_name,
                 department: self.department.as_deref(),
-                roles: engine.set().roles.for_groups(&self.groups),
+                roles: engine.set().roles.for_group_list(
+                    self.groups
+                        .iter()
+                        .chain(&self.group_dns)
+                        .map(String::as_str),
+                ),
             },
             target,
             method: &self.method,

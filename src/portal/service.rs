@@ -41,6 +41,10 @@ pub struct PortalApp {
     /// Exact host names and `*.` patterns, lowercase; empty = any host.
     pub hosts: Vec<String>,
     pub url: String,
+    /// The path the launcher's link opens (the app's path prefix), which policies decide on.
+    pub entry_path: String,
+    /// `access = "public"`: listed for everyone.
+    pub public: bool,
 }
 
 /// Where a request came from, as the server knows it.
@@ -66,6 +70,18 @@ pub struct Portal {
     /// `portal.public_url` without a trailing `/`, when configured.
     pub public_url: Option<String>,
     pub apps: ArcSwap<Vec<PortalApp>>,
+    /// The access policies: the launcher lists only the apps the user may open, and
+    /// forward-auth refuses what they deny.
+    pub authorizer: Option<crate::proxy::admit::Authorizer>,
+}
+
+/// The path of an absolute URL (`https://host/a/b?q` → `/a/b`), without its query.
+fn url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .find('/')
+        .map_or("/", |start| &after_scheme[start..]);
+    path.split(['?', '#']).next().unwrap_or("/").to_string()
 }
 
 /// Which portal endpoint a path names.
@@ -392,11 +408,11 @@ impl Portal {
                 &format!("{RESERVED_PREFIX}login?lang={}", lang.text().lang_code),
             );
         };
-        let _ = caller;
         let apps: Vec<AppLink> = self
             .apps
             .load()
             .iter()
+            .filter(|app| self.may_open(&session, app, caller))
             .map(|app| AppLink {
                 name: app.name.clone(),
                 url: app.url.clone(),
@@ -416,6 +432,32 @@ impl Portal {
                 logout_csrf: &logout_csrf,
             }),
         )
+    }
+
+    /// Whether the launcher lists `app` for this user: public apps always; others when the
+    /// policies allow opening the app's entry page (every app when no policies are configured).
+    fn may_open(&self, session: &Session, app: &PortalApp, caller: Caller) -> bool {
+        let Some(authorizer) = &self.authorizer else {
+            return true;
+        };
+        if app.public {
+            return true;
+        }
+        let request = crate::proxy::admit::RouteRequest {
+            app: &app.id,
+            method: "GET",
+            path: &app.entry_path,
+            client_ip: caller.client_ip,
+            signed: false,
+            worker: 0,
+        };
+        authorizer
+            .decide(
+                session,
+                crate::policy::Target::Route { app: &app.id },
+                &request,
+            )
+            .allowed
     }
 
     async fn logout_confirm(&self, request: &Request<Incoming>, lang: Lang) -> Response<Bytes> {
@@ -491,8 +533,14 @@ impl Portal {
             .and_then(url_host)
             .unwrap_or_else(|| request_host(request));
         if let Some(session) = self.current_session(headers, &original_host).await {
-            let mut response = Response::new(Bytes::new());
             let app_id = query_param(request.uri(), "app").unwrap_or_else(|| original_host.clone());
+            if let Some(refusal) = self
+                .forward_auth_refusal(&session, &app_id, headers, original.as_deref(), caller)
+                .await
+            {
+                return refusal;
+            }
+            let mut response = Response::new(Bytes::new());
             let assertion = self
                 .assertions
                 .assertion(session.id.as_str(), &app_id, &session.identity)
@@ -527,6 +575,51 @@ impl Portal {
             HeaderValue::from_static("Cookie realm=\"govgate\""),
         );
         response
+    }
+
+    /// Forward-auth under access policies: the app (`?app=` or the original host) and the
+    /// original method and path decide; a denial is audited and answered 403.
+    async fn forward_auth_refusal(
+        &self,
+        session: &Session,
+        app_id: &str,
+        headers: &HeaderMap,
+        original: Option<&str>,
+        caller: Caller,
+    ) -> Option<Response<Bytes>> {
+        let authorizer = self.authorizer.as_ref()?;
+        let method = headers
+            .get("x-original-method")
+            .or_else(|| headers.get("x-forwarded-method"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
+        let path = original.map(url_path).unwrap_or_else(|| "/".to_string());
+        let request = crate::proxy::admit::RouteRequest {
+            app: app_id,
+            method: &method,
+            path: &path,
+            client_ip: caller.client_ip,
+            signed: false,
+            worker: 0,
+        };
+        let decision = authorizer.decide(
+            session,
+            crate::policy::Target::Route { app: app_id },
+            &request,
+        );
+        if decision.allowed {
+            return None;
+        }
+        let request_id = crate::proxy::request_id::new_request_id();
+        let request_id = request_id.to_str().unwrap_or("-");
+        authorizer
+            .record_denial(session, &decision, &request, request_id)
+            .await;
+        Some(json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"error": "forbidden", "request_id": request_id}),
+        ))
     }
 
     // ----- SSO hand-off for app hosts outside the cookie domain -----

@@ -4,6 +4,7 @@
 //! the shared cookie domain, through the portal's single sign-on hand-off); an API client
 //! gets `401` JSON; a store outage gives `503` rather than letting anyone through.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,8 +12,11 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::body::ResponseBody;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::identity::headers::IdentityHeaderNames;
 use crate::keys::AssertionCache;
+use crate::metrics::PolicyMetrics;
+use crate::policy::{AccessRequest, Decision, PolicyStore, SampledRequest, Target};
 use crate::session::{Session, SessionService};
 
 /// Reserved path prefix the gateway answers on every host (login hand-off, logout, JWKS).
@@ -27,6 +31,86 @@ pub struct Gatekeeper {
     pub portal_url: Option<String>,
     /// `session.cookie_domain` without its leading dot, when configured.
     pub cookie_domain: Option<String>,
+    /// The access policies, when `[policy]` is configured: every request of a logged-in user
+    /// to an app is decided by them.
+    pub authorizer: Option<Authorizer>,
+}
+
+/// Decides requests of logged-in users by the access policies, and records the refusals.
+#[derive(Clone)]
+pub struct Authorizer {
+    pub policies: Arc<PolicyStore>,
+    pub audit: AuditLog,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// A request about to be decided: what the proxy knows of it.
+pub struct RouteRequest<'a> {
+    pub app: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub client_ip: IpAddr,
+    /// `true` when the gateway verified a signature the request carried.
+    pub signed: bool,
+    /// The worker thread deciding (metrics shard); 0 outside the proxy.
+    pub worker: usize,
+}
+
+impl Authorizer {
+    /// The decision for `session`'s user on `request` (cached per class of request).
+    pub fn decide(
+        &self,
+        session: &Session,
+        target: Target<'_>,
+        request: &RouteRequest<'_>,
+    ) -> Arc<Decision> {
+        let engine = self.policies.engine();
+        let access = AccessRequest {
+            subject: engine.subject(&session.identity),
+            target,
+            method: request.method,
+            path: request.path,
+            ip: request.client_ip,
+            strength: session.strength,
+            time: crate::policy::clock::now_unix(),
+            signed: request.signed,
+        };
+        let (decision, miss) = engine.decide(&access);
+        self.policy_metrics()
+            .record_decision(request.worker, decision.allowed, miss);
+        if miss {
+            self.policies
+                .sample(SampledRequest::new(&session.identity, &access, &decision));
+        }
+        decision
+    }
+
+    /// Writes the refusal to the audit log (who, what, which rule), before the 403 is sent.
+    pub async fn record_denial(
+        &self,
+        session: &Session,
+        decision: &Decision,
+        request: &RouteRequest<'_>,
+        request_id: &str,
+    ) {
+        let event = AuditEvent::AccessDenied {
+            username: session.identity.username.clone(),
+            client_ip: Some(request.client_ip),
+            action: decision.action.to_string(),
+            resource: decision.resource.clone(),
+            method: request.method.to_string(),
+            path: request.path.to_string(),
+            reason: decision.reason(),
+            request_id: request_id.to_string(),
+        };
+        if let Err(error) = self.audit.record(event).await {
+            tracing::error!(%error, "audit record of an access denial not written");
+        }
+    }
+
+    fn policy_metrics(&self) -> &PolicyMetrics {
+        &self.metrics.policy
+    }
 }
 
 /// What the admit phase decided for a request to an app that requires login.

@@ -34,7 +34,7 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use self::admit::{Admission, Gatekeeper};
+use self::admit::{Admission, Gatekeeper, RouteRequest};
 use self::body::{RequestBody, ResponseBody};
 use self::forward::{BodyFailure, ForwardError, Forwarded};
 use self::headers::{Forwarding, IdentityNamespace, TrustedProxies, X_REQUEST_ID};
@@ -236,6 +236,7 @@ impl Proxy {
                 settings,
                 client_host,
                 &request_id,
+                client_ip,
             )
             .await
         {
@@ -272,14 +273,20 @@ impl Proxy {
         settings: &ProxySettings,
         client_host: Option<HeaderValue>,
         request_id: &HeaderValue,
+        client_ip: IpAddr,
     ) -> Result<Response<ResponseBody>, Refusal> {
-        // 2. admit
+        // 2. admit: body size, then login, then the access policies
         if declared_length(&request).is_some_and(|len| len > app.max_body) {
             return Err(Refusal::Page(ErrorPage::PayloadTooLarge));
         }
         let session = match app.access {
             Access::Public => None,
-            Access::Authenticated => Some(self.admit(&request, conn, client_host.as_ref()).await?),
+            Access::Authenticated => {
+                let session = self.admit(&request, conn, client_host.as_ref()).await?;
+                self.authorize(app, &session, &request, client_ip, request_id, conn.worker)
+                    .await?;
+                Some(session)
+            }
         };
         let assertion = match (&session, &self.gatekeeper) {
             (Some(session), Some(gatekeeper)) => gatekeeper.assertion(session, &app.id),
@@ -368,6 +375,49 @@ impl Proxy {
             Admission::Admitted(session) => Ok(session),
             Admission::Refused(response) => Err(Refusal::Respond(Box::new(response))),
         }
+    }
+}
+
+impl Proxy {
+    /// Phase 2, last step: the access policies' decision for a logged-in user (when configured).
+    /// A denial is audited with its reason and answered with the 403 page and request id only.
+    async fn authorize(
+        &self,
+        app: &App,
+        session: &Session,
+        request: &Request<Incoming>,
+        client_ip: IpAddr,
+        request_id: &HeaderValue,
+        worker: usize,
+    ) -> Result<(), Refusal> {
+        let Some(authorizer) = self.gatekeeper.as_ref().and_then(|g| g.authorizer.as_ref()) else {
+            return Ok(());
+        };
+        let route = RouteRequest {
+            app: &app.id,
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            client_ip,
+            signed: false,
+            worker,
+        };
+        let decision = authorizer.decide(
+            session,
+            crate::policy::Target::Route { app: &app.id },
+            &route,
+        );
+        if decision.allowed {
+            return Ok(());
+        }
+        authorizer
+            .record_denial(
+                session,
+                &decision,
+                &route,
+                request_id.to_str().unwrap_or("-"),
+            )
+            .await;
+        Err(Refusal::Page(ErrorPage::Forbidden))
     }
 }
 

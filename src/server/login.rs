@@ -9,8 +9,9 @@ use http::header::HeaderName;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::admin::{AdminApi, AdminError};
-use crate::audit::{AuditError, AuditLog};
+use crate::admin::versions::VersionStore;
+use crate::admin::{AdminApi, AdminError, PolicyAdmin};
+use crate::audit::{AuditError, AuditEvent, AuditLog};
 use crate::bruteforce::LoginGuard;
 use crate::config::{Config, IdentityHeadersConfig};
 use crate::directory::DirectoryError;
@@ -18,10 +19,12 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::keys::{
     AssertionCache, AssertionIssuer, KeyError, SigningKeys, DEFAULT_ASSERTION_LIFETIME,
 };
+use crate::metrics::Metrics;
 use crate::pages::Branding;
+use crate::policy::{KnownApp, PolicyStore};
 use crate::portal::csrf::{CsrfKey, CsrfKeyError};
 use crate::portal::service::{Caller, Endpoint, Portal, PortalApp};
-use crate::proxy::admit::Gatekeeper;
+use crate::proxy::admit::{Authorizer, Gatekeeper};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{ConnInfo, Fallback};
 use crate::session::SessionService;
@@ -43,18 +46,27 @@ pub enum LoginSetupError {
     Csrf(#[from] CsrfKeyError),
     #[error("admin API: {0}")]
     Admin(#[from] AdminError),
+    #[error("access policies: {0}")]
+    Policy(#[from] crate::policy::ReloadError),
 }
 
 /// The login pieces the server hands to the proxy and the dispatcher.
 pub struct Login {
     pub portal: Arc<Portal>,
     pub gatekeeper: Arc<Gatekeeper>,
-    /// The administrative API, when `admin.token_file` is configured.
+    /// The administrative API, when `admin.token_file` or `[policy]` is configured.
     pub admin: Option<Arc<AdminApi>>,
+    /// The access policies in force, when `[policy]` is configured.
+    pub policies: Option<Arc<PolicyStore>>,
+    pub audit: AuditLog,
 }
 
 impl Login {
-    pub async fn build(config: &Config, store: SharedStore) -> Result<Self, LoginSetupError> {
+    pub async fn build(
+        config: &Config,
+        store: SharedStore,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Self, LoginSetupError> {
         let directory = match &config.directory {
             Some(directory) => Some(crate::directory::open(directory).await?),
             None => None,
@@ -65,6 +77,17 @@ impl Login {
             (&config.session.login_protection).into(),
         ));
         let audit = AuditLog::open(&config.audit.path_in(&config.data_dir))?;
+        let policies = match &config.policy {
+            Some(policy) => Some(Arc::new(
+                open_policies(&policy.dir, config, &audit, metrics).await?,
+            )),
+            None => None,
+        };
+        let authorizer = policies.as_ref().map(|policies| Authorizer {
+            policies: policies.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+        });
         let keys_dir = config.data_dir.join("keys");
         let keys = Arc::new(SigningKeys::load_or_generate(&keys_dir)?);
         let csrf = CsrfKey::load_or_generate(&keys_dir.join("portal-csrf.key"))?;
@@ -88,20 +111,34 @@ impl Login {
             .as_deref()
             .and_then(|u| u.parse::<http::Uri>().ok())
             .and_then(|u| u.host().map(str::to_ascii_lowercase));
-        let admin = match &config.admin.token_file {
-            Some(token_file) => Some(Arc::new(AdminApi::new(
-                token_file,
+        let admin = if config.admin.token_file.is_some() || policies.is_some() {
+            let api = AdminApi::new(
+                config.admin.token_file.as_deref(),
                 guard.clone(),
                 sessions.clone(),
                 audit.clone(),
-            )?)),
-            None => None,
+            )?;
+            let api = match (&policies, &authorizer) {
+                (Some(store), Some(authorizer)) => api.with_policies(
+                    PolicyAdmin {
+                        store: store.clone(),
+                        directory: directory.clone(),
+                        versions: VersionStore::new(config.data_dir.join("policy-versions")),
+                        audit: audit.clone(),
+                    },
+                    authorizer.clone(),
+                ),
+                _ => api,
+            };
+            Some(Arc::new(api))
+        } else {
+            None
         };
         let portal = Arc::new(Portal {
             sessions: sessions.clone(),
             directory,
             guard,
-            audit,
+            audit: audit.clone(),
             csrf,
             keys,
             assertions: assertions.clone(),
@@ -117,6 +154,7 @@ impl Login {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             apps: ArcSwap::from_pointee(portal_apps(config)),
+            authorizer: authorizer.clone(),
         });
         let gatekeeper = Arc::new(Gatekeeper {
             sessions,
@@ -132,13 +170,67 @@ impl Login {
                 .cookie_domain
                 .as_deref()
                 .map(|d| d.trim_start_matches('.').to_string()),
+            authorizer,
         });
         Ok(Self {
             portal,
             gatekeeper,
             admin,
+            policies,
+            audit,
         })
     }
+}
+
+/// Reads the policy set the gateway starts with: it must compile and pass its tests, or the
+/// gateway does not start (there is no "last good set" yet to keep). Audited either way.
+async fn open_policies(
+    dir: &std::path::Path,
+    config: &Config,
+    audit: &AuditLog,
+    metrics: &Metrics,
+) -> Result<PolicyStore, LoginSetupError> {
+    let opened = PolicyStore::open(dir, known_apps(config));
+    let event = match &opened {
+        Ok(store) => {
+            let engine = store.current();
+            metrics.policy.set_version(engine.version());
+            AuditEvent::PolicyReloaded {
+                trigger: "startup".into(),
+                version: engine.version().to_string(),
+                ok: true,
+                detail: format!("{} policies", engine.set().policies.len()),
+            }
+        }
+        Err(error) => AuditEvent::PolicyReloaded {
+            trigger: "startup".into(),
+            version: String::new(),
+            ok: false,
+            detail: first_lines(&error.to_string()),
+        },
+    };
+    metrics.policy.record_reload(opened.is_ok());
+    if let Err(error) = audit.record(event).await {
+        tracing::error!(%error, "audit record of the policy load not written");
+    }
+    Ok(opened?)
+}
+
+/// The apps the gateway serves, as the policy compiler knows them.
+pub fn known_apps(config: &Config) -> Vec<KnownApp> {
+    config
+        .apps
+        .iter()
+        .map(|app| KnownApp {
+            id: app.id.clone(),
+            name: app.name.clone(),
+        })
+        .collect()
+}
+
+/// The first few lines of a long error, for an audit record.
+pub fn first_lines(text: &str) -> String {
+    text.lines().take(5).collect::<Vec<_>>().join("\n")
 }
 
 /// The apps as the portal's launcher lists them.
@@ -159,13 +251,15 @@ pub fn portal_apps(config: &Config) -> Vec<PortalApp> {
             };
             let url = match app.hosts.iter().find(|h| !h.starts_with('*')) {
                 Some(host) => format!("{scheme}://{host}{prefix}"),
-                None => prefix,
+                None => prefix.clone(),
             };
             PortalApp {
                 id: app.id.clone(),
                 name: app.name.clone(),
                 hosts: app.hosts.clone(),
                 url,
+                entry_path: prefix,
+                public: app.access == crate::config::Access::Public,
             }
         })
         .collect()

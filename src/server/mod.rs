@@ -9,6 +9,7 @@ mod connection;
 mod listener;
 pub mod login;
 pub mod ops;
+pub mod policies;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -71,6 +72,8 @@ pub struct Gateway {
     portal: Arc<Portal>,
     /// The administrative API (`/.govgate/admin/…`), when configured.
     admin: Option<Arc<AdminApi>>,
+    /// Reloads the access policies, when `[policy]` is configured.
+    policies: Option<Arc<policies::PolicyReloader>>,
 }
 
 impl Gateway {
@@ -153,7 +156,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         (Some(_), None) => return Err(ServerError::HttpsWithoutTls),
         (None, _) => None,
     };
-    let login = control.block_on(login::Login::build(&config, store.clone()))?;
+    let login = control.block_on(login::Login::build(&config, store.clone(), &metrics))?;
     for note in crate::config::advisories(&config) {
         tracing::warn!("{note}");
     }
@@ -170,12 +173,19 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         .map(|addr| addr.port());
     let gateway = Arc::new(Gateway {
         proxy,
-        metrics,
+        metrics: metrics.clone(),
         store: Some(store),
         http: HttpSettings::from_config(&config.server),
         redirect_to_https_port,
         portal: login.portal,
         admin: login.admin,
+        policies: login.policies.map(|store| {
+            Arc::new(policies::PolicyReloader {
+                store,
+                audit: login.audit.clone(),
+                metrics: metrics.clone(),
+            })
+        }),
     });
 
     let listeners = bind_all(&config, workers)?;
@@ -352,6 +362,9 @@ async fn control_loop(
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch());
     }
+    if let (Some(reloader), Some(policy)) = (&gateway.policies, &config.policy) {
+        tokio::spawn(reloader.clone().watch(policy.watch_interval.get()));
+    }
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -373,7 +386,17 @@ async fn control_loop(
                     }
                 }
                 if let Some(next) = reload_config(&gateway, &source, &running) {
+                    let apps = login::known_apps(&next);
+                    match &gateway.policies {
+                        Some(reloader) if apps != login::known_apps(&running) => {
+                            reloader.apps_changed(apps).await;
+                        }
+                        _ => {}
+                    }
                     running = next;
+                }
+                if let Some(reloader) = &gateway.policies {
+                    reloader.reload("sighup").await;
                 }
             }
         }

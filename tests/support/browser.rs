@@ -133,6 +133,21 @@ impl Browser {
     }
 
     /// `POST url` with an urlencoded form.
+    /// `POST url` with a JSON body and extra headers.
+    pub fn post_json(&self, url: &str, body: &str, headers: &[&str]) -> Page {
+        let args: Vec<String> = [
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]
+        .map(String::from)
+        .to_vec();
+        self.run(url, &args, headers)
+    }
+
     pub fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Page {
         let mut args = vec!["-X".to_string(), "POST".to_string()];
         if fields.is_empty() {

@@ -77,6 +77,7 @@ pub(crate) fn identity_of(
         department: first_text(entry, &attributes.department),
         employee_number: first_text(entry, &attributes.employee_number),
         groups: Vec::new(),
+        group_dns: Vec::new(),
         source: source.to_string(),
     })
 }

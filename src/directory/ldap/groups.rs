@@ -18,8 +18,30 @@ const IN_CHAIN_RULE: &str = "1.2.840.113556.1.4.1941";
 /// Entries kept in the cache before expired ones are swept.
 const CACHE_SWEEP_AT: usize = 10_000;
 
-/// A user's resolved group names and when they were resolved, by lowercase user DN.
-type GroupCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
+/// A user's resolved groups and when they were resolved, by lowercase user DN.
+type GroupCache = HashMap<String, (Instant, Arc<Memberships>)>;
+
+/// The groups a user is in, nested memberships resolved: names (sorted, de-duplicated) and
+/// the groups' DNs (sorted, de-duplicated, as the directory wrote them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Memberships {
+    pub names: Vec<String>,
+    pub dns: Vec<String>,
+}
+
+impl Memberships {
+    fn add(&mut self, name: Option<String>, dn: String) {
+        self.names.extend(name);
+        self.dns.push(dn);
+    }
+
+    fn tidy(&mut self) {
+        self.names.sort();
+        self.names.dedup();
+        self.dns.sort();
+        self.dns.dedup();
+    }
+}
 
 pub(crate) struct GroupResolver {
     mode: GroupMode,
@@ -63,24 +85,24 @@ impl GroupResolver {
         pool: &Pool,
         user_dn: &str,
         direct: &[String],
-    ) -> Result<Vec<String>, DirectoryError> {
+    ) -> Result<Arc<Memberships>, DirectoryError> {
         let key = user_dn.to_lowercase();
         if let Some(cached) = self.cached(&key) {
-            return Ok(cached.as_ref().clone());
+            return Ok(cached);
         }
-        let mut names = match self.mode {
+        let mut found = match self.mode {
             GroupMode::AdInChain => self.in_chain(pool, user_dn).await?,
             GroupMode::MemberOf | GroupMode::Search => {
                 self.nested(pool, user_dn, direct.to_vec()).await?
             }
         };
-        names.sort();
-        names.dedup();
-        self.remember(key, &names);
-        Ok(names)
+        found.tidy();
+        let found = Arc::new(found);
+        self.remember(key, &found);
+        Ok(found)
     }
 
-    fn cached(&self, key: &str) -> Option<Arc<Vec<String>>> {
+    fn cached(&self, key: &str) -> Option<Arc<Memberships>> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -91,7 +113,7 @@ impl GroupResolver {
             .map(|(_, names)| names.clone())
     }
 
-    fn remember(&self, key: String, names: &[String]) {
+    fn remember(&self, key: String, found: &Arc<Memberships>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -103,7 +125,7 @@ impl GroupResolver {
                 cache.clear();
             }
         }
-        cache.insert(key, (Instant::now(), Arc::new(names.to_vec())));
+        cache.insert(key, (Instant::now(), found.clone()));
     }
 
     /// Level-by-level expansion: level 1 is the user's direct groups, each next level the
@@ -113,9 +135,9 @@ impl GroupResolver {
         pool: &Pool,
         user_dn: &str,
         direct: Vec<String>,
-    ) -> Result<Vec<String>, DirectoryError> {
+    ) -> Result<Memberships, DirectoryError> {
         let mut seen: HashSet<String> = HashSet::from([user_dn.to_lowercase()]);
-        let mut names = Vec::new();
+        let mut found = Memberships::default();
         let mut level: Vec<Group> = match self.mode {
             GroupMode::MemberOf => self.read_groups(pool, &direct).await?,
             _ => self.groups_containing(pool, user_dn).await?,
@@ -126,7 +148,7 @@ impl GroupResolver {
                 if !seen.insert(group.dn.to_lowercase()) {
                     continue; // a cycle, or reached along two paths
                 }
-                names.extend(group.name);
+                found.add(group.name, group.dn.clone());
                 if depth == self.max_depth {
                     continue;
                 }
@@ -154,7 +176,7 @@ impl GroupResolver {
                 }
             };
         }
-        Ok(names)
+        Ok(found)
     }
 
     /// Reads each group entry (name and its own `memberOf`).
@@ -196,15 +218,16 @@ impl GroupResolver {
     }
 
     /// AD: every group the user is in, transitively, in one search.
-    async fn in_chain(&self, pool: &Pool, user_dn: &str) -> Result<Vec<String>, DirectoryError> {
+    async fn in_chain(&self, pool: &Pool, user_dn: &str) -> Result<Memberships, DirectoryError> {
         let filter = format!("(member:{IN_CHAIN_RULE}:={})", ldap_escape(user_dn));
         let attributes = [self.name_attribute.as_str()];
         let entries = pool
             .search(&self.base_dn, Scope::Subtree, &filter, &attributes)
             .await?;
-        Ok(entries
-            .iter()
-            .filter_map(|entry| first_text(entry, &self.name_attribute))
-            .collect())
+        let mut found = Memberships::default();
+        for entry in entries {
+            found.add(first_text(&entry, &self.name_attribute), entry.dn);
+        }
+        Ok(found)
     }
 }

@@ -157,10 +157,12 @@ impl LdapDirectory {
             Some(attribute) => entry::all_text(&user.entry, attribute),
             None => Vec::new(),
         };
-        identity.groups = self
+        let memberships = self
             .groups
             .groups_of(&self.pool, &user.entry.dn, &direct)
             .await?;
+        identity.groups = memberships.names.clone();
+        identity.group_dns = memberships.dns.clone();
         Ok(identity)
     }
 }
@@ -223,6 +225,36 @@ impl Directory for LdapDirectory {
             return Err(DirectoryError::AccountDisabled);
         }
         self.identity_with_groups(&user).await.map(Some)
+    }
+
+    /// Every entry the user filter matches with any username (the placeholder becomes a
+    /// presence test), each then looked up as a login would, disabled accounts left out.
+    async fn list_users(&self, limit: usize) -> Result<Vec<Identity>, DirectoryError> {
+        let filter = self.config.user_filter.replace(USERNAME_PLACEHOLDER, "*");
+        let username_attribute = self.config.attributes.username.clone();
+        let entries = self
+            .pool
+            .search(
+                &self.config.user_base_dn,
+                Scope::Subtree,
+                &filter,
+                &[username_attribute.as_str()],
+            )
+            .await?;
+        let mut users = Vec::new();
+        for entry in entries {
+            if users.len() >= limit {
+                break;
+            }
+            let Some(username) = entry::first_text(&entry, &username_attribute) else {
+                continue;
+            };
+            if let Ok(Some(identity)) = self.lookup(&username).await {
+                users.push(identity);
+            }
+        }
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
     }
 
     async fn health(&self) -> Result<(), DirectoryError> {
