@@ -25,7 +25,7 @@ use super::request::{AccessRequest, AdminAction, Decision, Subject, Target};
 use super::roles::RoleBits;
 use super::routes::{RouteAction, DEFAULT_CLASS};
 use super::slices::DecisionSlices;
-use super::usage::{reads_role_entities, ContextUsage};
+use super::usage::{reads_role_entities, Conditions, ContextUsage};
 use crate::identity::{AuthStrength, Identity};
 
 /// The gateway entity administrative actions are about.
@@ -140,19 +140,23 @@ pub struct PolicyEngine {
 
 impl PolicyEngine {
     pub fn new(set: CompiledSet) -> PolicyEngine {
-        // Each policy's JSON form, once: producing it parses the policy's text again.
-        let json: Vec<Option<serde_json::Value>> = set
+        // Each policy's conditions in JSON form, once: producing it parses the text again.
+        let conditions: Vec<Conditions> = set
             .policies
             .iter()
-            .map(|(policy, _)| policy.to_json().ok())
+            .map(|(policy, _)| Conditions::of(policy))
             .collect();
-        let usage = ContextUsage::of_json(
+        let usage = ContextUsage::of_conditions(
             set.policies
                 .iter()
-                .zip(&json)
-                .map(|((policy, _), json)| (policy, json.as_ref())),
+                .zip(&conditions)
+                .map(|((policy, _), conditions)| (policy, conditions)),
         );
-        let role_entities = json.iter().any(|json| reads_role_entities(json.as_ref()));
+        let role_entities = set
+            .policies
+            .iter()
+            .zip(&conditions)
+            .any(|((policy, _), conditions)| reads_role_entities(policy, conditions));
         let apps = set.routes.apps().len();
         let mut app_slices = vec![Vec::new(); apps];
         let mut unknown_app_slice = Vec::new();

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use cedar_policy::Policy;
+use cedar_policy::{ActionConstraint, EntityTypeName, Policy, ResourceConstraint};
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -35,24 +35,48 @@ pub struct ContextUsage {
     pub user: bool,
 }
 
+/// A policy's `when` / `unless` conditions, as the analyses here read them.
+pub(crate) enum Conditions {
+    /// The policy has none: its text has neither keyword.
+    None,
+    /// The policy's JSON form (`Policy::to_json`, which parses the policy's text again: most
+    /// of what analysing a policy costs, so it is skipped for policies without conditions).
+    Json(Value),
+    /// The JSON form could not be produced: the analyses assume the policy reads anything.
+    Unknown,
+}
+
+impl Conditions {
+    pub(crate) fn of(policy: &Policy) -> Conditions {
+        // Conditions are written with the keywords `when` or `unless`, which cannot be
+        // escaped; the words anywhere else (an id, a comment) only cost the parse.
+        let text = policy.to_string();
+        if !text.contains("when") && !text.contains("unless") {
+            return Conditions::None;
+        }
+        match policy.to_json() {
+            Ok(json) => Conditions::Json(json),
+            Err(_) => Conditions::Unknown,
+        }
+    }
+}
+
 impl ContextUsage {
     pub fn of<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> ContextUsage {
-        let policies: Vec<(&Policy, Option<Value>)> = policies
+        let policies: Vec<(&Policy, Conditions)> = policies
             .into_iter()
-            .map(|policy| (policy, policy.to_json().ok()))
+            .map(|policy| (policy, Conditions::of(policy)))
             .collect();
-        Self::of_json(policies.iter().map(|(p, json)| (*p, json.as_ref())))
+        Self::of_conditions(policies.iter().map(|(p, c)| (*p, c)))
     }
 
-    /// The same from each policy with its JSON form (`None` if it has none), for callers that
-    /// have it already: `Policy::to_json` parses the policy's text again, which is most of
-    /// what this analysis costs.
-    pub(crate) fn of_json<'a>(
-        policies: impl IntoIterator<Item = (&'a Policy, Option<&'a Value>)>,
+    /// The same from each policy with its [`Conditions`], for callers that have them already.
+    pub(crate) fn of_conditions<'a>(
+        policies: impl IntoIterator<Item = (&'a Policy, &'a Conditions)>,
     ) -> ContextUsage {
         let mut usage = ContextUsage::default();
-        for (policy, json) in policies {
-            usage.add(policy, json);
+        for (policy, conditions) in policies {
+            usage.add(policy, conditions);
         }
         if usage.ip_ranges.len() > MAX_RANGES {
             usage.ip_exact = true;
@@ -60,7 +84,7 @@ impl ContextUsage {
         usage
     }
 
-    fn add(&mut self, policy: &Policy, json: Option<&Value>) {
+    fn add(&mut self, policy: &Policy, conditions: &Conditions) {
         for uid in policy.entity_literals() {
             match uid.type_name().to_string().as_str() {
                 "User" => self.user = true,
@@ -68,8 +92,9 @@ impl ContextUsage {
                 _ => {}
             }
         }
-        match json {
-            Some(json) => {
+        match conditions {
+            Conditions::None => {}
+            Conditions::Json(json) => {
                 if let Some(conditions) = json.get("conditions").and_then(Value::as_array) {
                     for condition in conditions {
                         if let Some(body) = condition.get("body") {
@@ -78,7 +103,7 @@ impl ContextUsage {
                     }
                 }
             }
-            None => self.everything(),
+            Conditions::Unknown => self.everything(),
         }
     }
 
@@ -184,34 +209,34 @@ impl ContextUsage {
 /// `principal is T in` (where only the user's ancestors matter, and the engine gives the user
 /// every role it has, inclusions included). When no policy of a set does, the engine leaves the
 /// role entities out of each decision. Anything unrecognised counts as reading them.
-///
-/// `json` is the policy's JSON form (`Policy::to_json`), `None` if it has none.
-pub(crate) fn reads_role_entities(json: Option<&Value>) -> bool {
-    let Some(json) = json else {
-        return true;
+pub(crate) fn reads_role_entities(policy: &Policy, conditions: &Conditions) -> bool {
+    let role = |kind: &EntityTypeName| kind.to_string() == "Role";
+    let resource_scope = match policy.resource_constraint() {
+        ResourceConstraint::Any => false,
+        ResourceConstraint::Is(kind) => role(&kind),
+        ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => role(uid.type_name()),
+        ResourceConstraint::IsIn(kind, uid) => role(&kind) || role(uid.type_name()),
     };
-    ["action", "resource"]
-        .iter()
-        .any(|scope| json.get(*scope).is_some_and(mentions_role_type))
-        || json
-            .get("conditions")
-            .and_then(Value::as_array)
-            .is_none_or(|conditions| {
-                conditions
-                    .iter()
-                    .any(|c| c.get("body").is_none_or(role_outside_principal_in))
-            })
-}
-
-/// A scope (`{"op": …, "entity": {"type": …}}`) naming an entity of type `Role`.
-fn mentions_role_type(scope: &Value) -> bool {
-    match scope {
-        Value::Object(map) => map.iter().any(|(key, value)| {
-            (key == "type" && value.as_str() == Some("Role")) || mentions_role_type(value)
-        }),
-        Value::Array(items) => items.iter().any(mentions_role_type),
-        _ => false,
-    }
+    let action_scope = match policy.action_constraint() {
+        ActionConstraint::Any => false,
+        ActionConstraint::Eq(uid) => role(uid.type_name()),
+        ActionConstraint::In(uids) => uids.iter().any(|uid| role(uid.type_name())),
+    };
+    resource_scope
+        || action_scope
+        || match conditions {
+            Conditions::None => false,
+            Conditions::Json(json) => {
+                json.get("conditions")
+                    .and_then(Value::as_array)
+                    .is_none_or(|conditions| {
+                        conditions
+                            .iter()
+                            .any(|c| c.get("body").is_none_or(role_outside_principal_in))
+                    })
+            }
+            Conditions::Unknown => true,
+        }
 }
 
 fn role_outside_principal_in(expr: &Value) -> bool {
@@ -328,7 +353,7 @@ mod tests {
     fn role_entities_matter_only_outside_principal_in() {
         let reads = |text: &str| {
             let policy = Policy::parse(None, text).unwrap();
-            reads_role_entities(policy.to_json().ok().as_ref())
+            reads_role_entities(&policy, &Conditions::of(&policy))
         };
         assert!(!reads(
             r#"permit(principal in Role::"a", action, resource) when { principal in Role::"b" || principal in [Role::"c", Role::"d"] || principal is User in Role::"e" };"#
@@ -350,6 +375,10 @@ mod tests {
         ));
         assert!(reads(
             r#"permit(principal, action, resource in Role::"a");"#
+        ));
+        assert!(reads(r#"permit(principal, action, resource is Role);"#));
+        assert!(!reads(
+            r#"permit(principal in Role::"a", action, resource);"#
         ));
     }
 
