@@ -7,6 +7,7 @@
 //!   cargo test --bench policy_decision -- --bench  # dev profile, full run
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it only smoke-tests a small set.
+//! `POLICY_BENCH_PROFILE=miss|reload` (with `--bench`) loops on one part for 10 s, for profilers.
 //!
 //! Every decision is timed on its own (`Instant` around the call) and the sorted timings give
 //! the percentiles; the timer's own cost is printed so it can be subtracted by eye.
