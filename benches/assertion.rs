@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use govgate::identity::Identity;
 use govgate::keys::{
-    Algorithm, AssertionCache, AssertionIssuer, SigningKeys, VerifyOptions,
+    Algorithm, AssertionCache, AssertionIssuer, KeyRing, SigningKeys, VerifyOptions,
     DEFAULT_ASSERTION_LIFETIME,
 };
 
@@ -21,11 +21,12 @@ fn main() {
     let operations = if full { 20_000 } else { 200 };
     let temp = tempfile::tempdir().expect("temp dir");
     let all = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-    let keys = Arc::new(
+    let ring = Arc::new(KeyRing::new(
         SigningKeys::load_or_generate_with(&temp.path().join("keys"), &all).expect("keys"),
-    );
+    ));
+    let keys = ring.current();
     let issuer = AssertionIssuer::new(
-        keys.clone(),
+        ring,
         "https://sso.tinh.gov.vn".into(),
         DEFAULT_ASSERTION_LIFETIME,
     );

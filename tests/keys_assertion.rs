@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use govgate::identity::Identity;
 use govgate::keys::{
-    Algorithm, AssertionCache, AssertionIssuer, KeyError, SigningKeys, VerifyOptions,
+    Algorithm, AssertionCache, AssertionIssuer, KeyError, KeyRing, SigningKeys, VerifyOptions,
     DEFAULT_ASSERTION_LIFETIME, INDEX_FILE_NAME,
 };
 use serde_json::{json, Value};
@@ -200,8 +200,9 @@ fn jwks_publishes_rs256_and_es256_with_their_members() {
 #[test]
 fn assertion_verifies_in_pyjwt_with_expected_claims() {
     let (temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
-    let issuer = AssertionIssuer::new(keys.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
+    let ring = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
+    let keys = ring.current();
+    let issuer = AssertionIssuer::new(ring.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let before_mint = now_secs();
     let token = issuer.mint(APP, &identity()).unwrap();
     let after_mint = now_secs();
@@ -299,8 +300,9 @@ fn es256_and_eddsa_tokens_verify_in_pyjwt() {
 #[test]
 fn tampered_assertion_fails_in_pyjwt_and_in_verify() {
     let (temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
-    let issuer = AssertionIssuer::new(keys.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
+    let ring = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
+    let keys = ring.current();
+    let issuer = AssertionIssuer::new(ring.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let token = issuer.mint(APP, &identity()).unwrap();
     let jwks = write_jwks(&keys, temp.path());
     pyjwt_verify(&jwks, &token, APP, "RS256").unwrap();
@@ -466,7 +468,7 @@ fn verify_checks_exp_nbf_iss_aud_and_typ() {
 #[test]
 fn assertion_lifetime_is_at_most_60_seconds() {
     let (_temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
+    let keys = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
     for (asked, expected) in [(30, 30), (60, 60), (3600, 60), (0, 1)] {
         let issuer = AssertionIssuer::new(keys.clone(), ISSUER.into(), Duration::from_secs(asked));
         assert_eq!(issuer.lifetime(), Duration::from_secs(expected));
@@ -481,7 +483,7 @@ fn assertion_lifetime_is_at_most_60_seconds() {
 #[test]
 fn jti_is_unique_across_1000_mints() {
     let (_temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
+    let keys = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
     let issuer = AssertionIssuer::new(keys, ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let mut jtis = HashSet::new();
     for _ in 0..1000 {
@@ -626,7 +628,7 @@ fn rotation_keeps_the_previous_key_published_and_verifying() {
 #[test]
 fn assertion_cache_reuses_per_session_and_app_until_half_lifetime() {
     let (_temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
+    let keys = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
     let issuer = AssertionIssuer::new(keys, ISSUER.into(), Duration::from_secs(2));
     let cache = AssertionCache::new(issuer.clone(), 10_000);
     let person = identity();
@@ -665,7 +667,7 @@ fn assertion_cache_reuses_per_session_and_app_until_half_lifetime() {
 #[test]
 fn assertion_cache_stays_bounded() {
     let (_temp, dir) = temp_keys_dir();
-    let keys = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
+    let keys = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
     let issuer = AssertionIssuer::new(keys, ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let cache = AssertionCache::new(issuer, 32);
     for session in 0..500 {

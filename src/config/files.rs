@@ -36,6 +36,13 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(policy) = &mut config.policy {
         resolve(&mut policy.dir);
     }
+    if let Some(oidc) = &mut config.oidc {
+        for client in &mut oidc.clients {
+            if let Some(file) = &mut client.jwks_file {
+                resolve(file);
+            }
+        }
+    }
     if let Some(password_file) = config
         .store
         .redis
@@ -89,6 +96,19 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
             }
             Ok(_) => {}
             Err(message) => reporter.at(&key, message),
+        }
+    }
+    for (index, client) in config
+        .oidc
+        .iter()
+        .flat_map(|o| o.clients.iter().enumerate())
+    {
+        if let Some(file) = &client.jwks_file {
+            if !file.is_file() {
+                let message = format!("{} is not a readable file", file.display());
+                let path = KeyPath::of("oidc").key("clients").index(index);
+                reporter.at(&path.key("jwks_file"), message);
+            }
         }
     }
     if let Some(policy) = &config.policy {

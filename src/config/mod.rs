@@ -8,6 +8,7 @@ mod audit;
 mod directory;
 mod files;
 mod locate;
+mod oidc;
 mod policy;
 mod portal;
 mod session;
@@ -24,6 +25,9 @@ use std::path::{Path, PathBuf};
 
 pub use admin::AdminConfig;
 pub use directory::*;
+pub use oidc::{
+    ClientAuthMethod, GrantType, OidcClientConfig, OidcConfig, SigningAlg, MIN_CLIENT_SECRET_CHARS,
+};
 pub use policy::PolicyConfig;
 pub use portal::{IdentityHeadersConfig, PortalConfig};
 pub use types::*;

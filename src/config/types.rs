@@ -52,6 +52,9 @@ pub struct Config {
     /// Access policies deciding every request to an app that requires login.
     #[serde(default)]
     pub policy: Option<super::PolicyConfig>,
+    /// The OpenID Connect provider and its registered clients.
+    #[serde(default)]
+    pub oidc: Option<super::OidcConfig>,
 }
 
 /// Listeners, client-facing limits and header policy.
@@ -295,6 +298,10 @@ pub struct AppConfig {
     /// Who may reach the app: `"authenticated"` (the default: log in first) or `"public"`.
     #[serde(default)]
     pub access: Access,
+    /// Also admit requests carrying a gateway access token (`Authorization: Bearer`) whose
+    /// audience is this app, instead of a session cookie (for system-to-system API calls).
+    #[serde(default)]
+    pub accept_bearer: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

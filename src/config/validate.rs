@@ -20,6 +20,7 @@ pub(crate) fn validate(config: &mut Config, reporter: &mut Reporter<'_>) {
     validate_log(config, reporter);
     super::session::validate(config, reporter);
     super::portal::validate(config, reporter);
+    super::oidc::validate(config, reporter);
     for (index, app) in config.apps.iter_mut().enumerate() {
         validate_app(app, &KeyPath::of("apps").index(index), reporter);
     }

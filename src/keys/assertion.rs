@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::material::b64;
-use super::{Algorithm, KeyError, SigningKeys, VerifyOptions};
+use super::{Algorithm, KeyError, KeyRing, VerifyOptions};
 use crate::identity::Identity;
 
 /// Lifetime of an assertion unless configured otherwise.
@@ -58,14 +58,14 @@ struct BorrowedClaims<'a> {
 /// Mints RS256 identity assertions (`typ: JWT`) for upstream apps.
 #[derive(Debug, Clone)]
 pub struct AssertionIssuer {
-    keys: Arc<SigningKeys>,
+    keys: Arc<KeyRing>,
     issuer: String,
     lifetime: Duration,
 }
 
 impl AssertionIssuer {
     /// `lifetime` is clamped to 1..=60 s ([`DEFAULT_ASSERTION_LIFETIME`] is 30 s).
-    pub fn new(keys: Arc<SigningKeys>, issuer: String, lifetime: Duration) -> Self {
+    pub fn new(keys: Arc<KeyRing>, issuer: String, lifetime: Duration) -> Self {
         Self {
             keys,
             issuer,
@@ -82,7 +82,7 @@ impl AssertionIssuer {
         &self.issuer
     }
 
-    pub fn keys(&self) -> &Arc<SigningKeys> {
+    pub fn keys(&self) -> &Arc<KeyRing> {
         &self.keys
     }
 
@@ -104,7 +104,7 @@ impl AssertionIssuer {
             exp: iat + self.lifetime.as_secs(),
             jti: random_jti()?,
         };
-        self.keys.sign(Algorithm::RS256, &claims, "JWT")
+        self.keys.load().sign(Algorithm::RS256, &claims, "JWT")
     }
 
     /// Verifies an assertion as the app `app_id` would (signature, alg, iss, aud, exp).
@@ -115,7 +115,7 @@ impl AssertionIssuer {
             typ: Some("JWT".into()),
             leeway: Duration::ZERO,
         };
-        let claims = self.keys.verify(token, &options)?;
+        let claims = self.keys.load().verify(token, &options)?;
         serde_json::from_value(claims).map_err(|e| KeyError::InvalidToken(e.to_string()))
     }
 }

@@ -14,6 +14,7 @@ mod assertion;
 mod cache;
 mod jwt;
 mod material;
+mod ring;
 mod store;
 
 pub use assertion::{
@@ -21,6 +22,7 @@ pub use assertion::{
 };
 pub use cache::AssertionCache;
 pub use jwt::VerifyOptions;
+pub use ring::KeyRing;
 pub use store::{KeyInfo, SigningKeys, INDEX_FILE_NAME};
 
 use std::fmt;

@@ -23,7 +23,7 @@ use crate::bruteforce::{LoginGuard, Verdict};
 use crate::directory::{DirectoryError, SharedDirectory};
 use crate::identity::headers::IdentityHeaderNames;
 use crate::identity::AuthStrength;
-use crate::keys::{AssertionCache, SigningKeys};
+use crate::keys::{AssertionCache, KeyRing};
 use crate::pages::Branding;
 use crate::proxy::admit::login_url;
 use crate::session::{Session, SessionService};
@@ -61,7 +61,7 @@ pub struct Portal {
     pub guard: Arc<LoginGuard>,
     pub audit: AuditLog,
     pub csrf: CsrfKey,
-    pub keys: Arc<SigningKeys>,
+    pub keys: Arc<KeyRing>,
     pub assertions: Arc<AssertionCache>,
     pub headers: IdentityHeaderNames,
     pub branding: Branding,
@@ -143,7 +143,7 @@ impl Portal {
             (Endpoint::Verify, _) => self.verify(&request, caller).await,
             (Endpoint::SsoStart, _) => self.sso_start(&request, caller).await,
             (Endpoint::SsoRedeem, _) => self.sso_redeem(&request, caller).await,
-            (Endpoint::Jwks, _) => json(StatusCode::OK, &self.keys.jwks()),
+            (Endpoint::Jwks, _) => json(StatusCode::OK, &self.keys.load().jwks()),
         }
     }
 

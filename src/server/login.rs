@@ -16,9 +16,7 @@ use crate::bruteforce::LoginGuard;
 use crate::config::{Config, IdentityHeadersConfig};
 use crate::directory::DirectoryError;
 use crate::identity::headers::IdentityHeaderNames;
-use crate::keys::{
-    AssertionCache, AssertionIssuer, KeyError, SigningKeys, DEFAULT_ASSERTION_LIFETIME,
-};
+use crate::keys::{AssertionCache, AssertionIssuer, KeyError, KeyRing, DEFAULT_ASSERTION_LIFETIME};
 use crate::metrics::Metrics;
 use crate::pages::Branding;
 use crate::policy::{KnownApp, PolicyStore};
@@ -89,7 +87,7 @@ impl Login {
             metrics: metrics.clone(),
         });
         let keys_dir = config.data_dir.join("keys");
-        let keys = Arc::new(SigningKeys::load_or_generate(&keys_dir)?);
+        let keys = Arc::new(KeyRing::open(&keys_dir)?);
         let csrf = CsrfKey::load_or_generate(&keys_dir.join("portal-csrf.key"))?;
         let issuer = config
             .portal
