@@ -3,7 +3,7 @@
 //! exponential back-off, so that a slow or dead client neither delays the user's logout nor
 //! grows memory.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::metrics::OidcMetrics;
+
 /// One logout token for one client.
 #[derive(Debug, Clone)]
 pub struct LogoutDelivery {
@@ -21,26 +23,17 @@ pub struct LogoutDelivery {
     pub token: String,
 }
 
-/// Counters of the queue, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct DeliveryStats {
-    pub delivered: AtomicU64,
-    pub failed: AtomicU64,
-    pub dropped: AtomicU64,
-    pub retried: AtomicU64,
-}
-
 /// The sending side, shared by every worker.
 #[derive(Clone)]
 pub struct LogoutQueue {
     sender: mpsc::Sender<LogoutDelivery>,
-    pub stats: Arc<DeliveryStats>,
+    pub stats: Arc<OidcMetrics>,
 }
 
 /// The receiving side: [`LogoutSender::run`] delivers until every queue handle is gone.
 pub struct LogoutSender {
     receiver: mpsc::Receiver<LogoutDelivery>,
-    stats: Arc<DeliveryStats>,
+    stats: Arc<OidcMetrics>,
     attempts: u32,
     tls: Option<Arc<rustls::ClientConfig>>,
     first_retry: Duration,
@@ -58,9 +51,9 @@ impl LogoutQueue {
         capacity: usize,
         attempts: u32,
         tls: Option<Arc<rustls::ClientConfig>>,
+        stats: Arc<OidcMetrics>,
     ) -> (LogoutQueue, LogoutSender) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let stats = Arc::new(DeliveryStats::default());
         (
             LogoutQueue {
                 sender,
@@ -79,7 +72,7 @@ impl LogoutQueue {
     /// Queues a delivery; when the queue is full it is dropped, counted and logged.
     pub fn enqueue(&self, delivery: LogoutDelivery) {
         if let Err(error) = self.sender.try_send(delivery) {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.logouts_dropped.fetch_add(1, Ordering::Relaxed);
             let client = match &error {
                 mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => {
                     d.client_id.clone()
@@ -120,13 +113,13 @@ async fn deliver_with_retries(
     attempts: u32,
     first_retry: Duration,
     tls: Option<&Arc<rustls::ClientConfig>>,
-    stats: &DeliveryStats,
+    stats: &OidcMetrics,
 ) {
     let mut delay = first_retry;
     for attempt in 1..=attempts {
         match tokio::time::timeout(ATTEMPT_TIMEOUT, post(delivery, tls)).await {
             Ok(Ok(status)) if status.is_success() => {
-                stats.delivered.fetch_add(1, Ordering::Relaxed);
+                stats.logouts_delivered.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(client = %delivery.client_id, attempt, "back-channel logout delivered");
                 return;
             }
@@ -146,12 +139,12 @@ async fn deliver_with_retries(
             }
         }
         if attempt < attempts {
-            stats.retried.fetch_add(1, Ordering::Relaxed);
+            stats.logouts_retried.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             delay = delay.saturating_mul(2);
         }
     }
-    stats.failed.fetch_add(1, Ordering::Relaxed);
+    stats.logouts_failed.fetch_add(1, Ordering::Relaxed);
     tracing::error!(client = %delivery.client_id, "back-channel logout gave up; the client may keep its session");
 }
 

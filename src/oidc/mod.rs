@@ -116,6 +116,8 @@ pub struct Provider {
     pub audit: AuditLog,
     pub branding: Branding,
     pub logouts: delivery::LogoutQueue,
+    /// Token and logout counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::OidcMetrics>,
 }
 
 impl Provider {
@@ -154,6 +156,7 @@ impl Provider {
                 site_name: config.portal.site_name.clone(),
                 logo_url: config.portal.logo_url.clone(),
             },
+            metrics: logouts.stats.clone(),
             logouts,
         }))
     }

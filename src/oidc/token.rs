@@ -228,6 +228,7 @@ impl Provider {
                 .await?;
             answer["refresh_token"] = refresh.into();
         }
+        self.metrics.record_tokens(grant_name);
         self.record(AuditEvent::TokenIssued {
             subject: grant.identity.username.clone(),
             client_id: client.id.as_str().to_string(),
@@ -338,6 +339,9 @@ impl Provider {
         client_ip: IpAddr,
     ) -> Result<(), OidcError> {
         self.grants().revoke_grant(&marker.grant_id).await?;
+        self.metrics
+            .reuse_revocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(client = %marker.client_id, reason, "a spent credential was presented again; its grant is revoked");
         self.record(AuditEvent::GrantRevoked {
             subject: marker.username.clone(),

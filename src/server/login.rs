@@ -140,8 +140,15 @@ impl Login {
         } else {
             None
         };
-        let (oidc, logout_sender) =
-            build_provider(config, &keys, &store, &sessions, authorizer.clone(), &audit)?;
+        let (oidc, logout_sender) = build_provider(
+            config,
+            &keys,
+            &store,
+            &sessions,
+            authorizer.clone(),
+            &audit,
+            metrics,
+        )?;
         let portal = Arc::new(Portal {
             sessions: sessions.clone(),
             directory,
@@ -206,6 +213,7 @@ fn build_provider(
     sessions: &Arc<SessionService>,
     authorizer: Option<Authorizer>,
     audit: &AuditLog,
+    metrics: &Metrics,
 ) -> Result<(Option<Arc<Provider>>, Option<LogoutSender>), LoginSetupError> {
     let Some(oidc) = &config.oidc else {
         return Ok((None, None));
@@ -216,7 +224,12 @@ fn build_provider(
             tracing::warn!(error = %e, "no TLS for https back-channel logout URIs");
         })
         .ok();
-    let (queue, sender) = LogoutQueue::new(oidc.logout_queue, oidc.logout_attempts, tls);
+    let (queue, sender) = LogoutQueue::new(
+        oidc.logout_queue,
+        oidc.logout_attempts,
+        tls,
+        metrics.oidc.clone(),
+    );
     let provider = Provider::from_config(
         config,
         keys.clone(),
