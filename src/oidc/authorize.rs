@@ -74,8 +74,12 @@ pub struct AuthorizeRequest {
     pub prompt_none: bool,
     pub prompt_consent: bool,
     pub max_age: Option<u64>,
+    /// `prompt=login`, not yet acted on: the next pass sends the user to log in.
+    pub prompt_login: bool,
     /// Only a login at or after this time counts (`prompt=login`, an exceeded `max_age`).
     pub login_after: Option<u64>,
+    /// The session that was not fresh enough; the login must replace it.
+    pub stale_session: Option<Sid>,
 }
 
 /// A redirect back to the client with parameters.
@@ -214,7 +218,9 @@ impl Provider {
             prompt_none: false,
             prompt_consent: false,
             max_age: None,
+            prompt_login: false,
             login_after: None,
+            stale_session: None,
         };
         let fail = |request: &AuthorizeRequest, error: ProtocolError| {
             Box::new(to_client(request, error, &self.issuer))
@@ -232,10 +238,21 @@ impl Provider {
         client_ip: IpAddr,
     ) -> Outcome {
         let now = now_unix();
-        let fresh_enough = |session: &Session| match (request.login_after, request.max_age) {
-            (Some(after), _) => session.auth_time >= after,
-            (None, Some(max_age)) => now.saturating_sub(session.auth_time) <= max_age,
-            (None, None) => true,
+        if std::mem::take(&mut request.prompt_login) {
+            request.login_after = Some(now);
+            request.stale_session = session.map(sid_of);
+        }
+        let fresh_enough = |session: &Session| {
+            let replaced = request
+                .stale_session
+                .as_ref()
+                .is_none_or(|stale| *stale != sid_of(session));
+            replaced
+                && match (request.login_after, request.max_age) {
+                    (Some(after), _) => session.auth_time >= after,
+                    (None, Some(max_age)) => now.saturating_sub(session.auth_time) <= max_age,
+                    (None, None) => true,
+                }
         };
         let session = match session {
             Some(session) if fresh_enough(session) => session,
@@ -250,9 +267,11 @@ impl Provider {
                         )
                         .await;
                 }
+                // A session that is not fresh enough must be replaced by a new login.
                 let force = other.is_some();
-                if force && request.login_after.is_none() {
-                    request.login_after = Some(now);
+                if let Some(stale) = other {
+                    request.login_after.get_or_insert(now);
+                    request.stale_session = Some(sid_of(stale));
                 }
                 return self
                     .detour(&request, pending, |resume| Outcome::Login { resume, force })
@@ -546,7 +565,7 @@ fn check_prompt(params: &Params, request: &mut AuthorizeRequest) -> Result<(), P
     for value in values {
         match value {
             "none" => request.prompt_none = true,
-            "login" => request.login_after = Some(now_unix()),
+            "login" => request.prompt_login = true,
             "consent" => request.prompt_consent = true,
             // One account per browser: there is nothing to select.
             "select_account" => {}

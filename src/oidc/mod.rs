@@ -31,6 +31,9 @@ pub mod tokens;
 pub mod types;
 pub mod userinfo;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
