@@ -95,7 +95,10 @@ impl Login {
             metrics: metrics.clone(),
         });
         let keys_dir = config.data_dir.join("keys");
-        let keys = Arc::new(KeyRing::open(&keys_dir)?);
+        let keys = Arc::new(KeyRing::new(SigningKeys::load_or_generate_with(
+            &keys_dir,
+            &signing_algorithms(config),
+        )?));
         let csrf = CsrfKey::load_or_generate(&keys_dir.join("portal-csrf.key"))?;
         let issuer = config
             .portal
@@ -203,6 +206,21 @@ impl Login {
             logout_sender,
         })
     }
+}
+
+/// The algorithms the gateway needs a key for: RS256 and ES256 always, EdDSA when a client
+/// signs with it.
+fn signing_algorithms(config: &Config) -> Vec<Algorithm> {
+    let mut algorithms = vec![Algorithm::RS256, Algorithm::ES256];
+    let eddsa = config
+        .oidc
+        .iter()
+        .flat_map(|o| &o.clients)
+        .any(|c| c.signing_alg == crate::config::SigningAlg::EdDSA);
+    if eddsa {
+        algorithms.push(Algorithm::EdDSA);
+    }
+    algorithms
 }
 
 /// The OpenID Connect provider and its logout delivery, when `[oidc]` is configured.
