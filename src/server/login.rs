@@ -16,7 +16,10 @@ use crate::bruteforce::LoginGuard;
 use crate::config::{Config, IdentityHeadersConfig};
 use crate::directory::DirectoryError;
 use crate::identity::headers::IdentityHeaderNames;
-use crate::keys::{AssertionCache, AssertionIssuer, KeyError, KeyRing, DEFAULT_ASSERTION_LIFETIME};
+use crate::keys::{
+    Algorithm, AssertionCache, AssertionIssuer, KeyError, KeyRing, SigningKeys,
+    DEFAULT_ASSERTION_LIFETIME,
+};
 use crate::metrics::Metrics;
 use crate::oidc::delivery::{LogoutQueue, LogoutSender};
 use crate::oidc::Provider;
