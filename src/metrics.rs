@@ -104,6 +104,81 @@ pub struct Metrics {
     started: Instant,
     /// Access-policy decisions and reloads.
     pub policy: PolicyMetrics,
+    /// The OpenID Connect provider's tokens, revocations and logout deliveries.
+    pub oidc: Arc<OidcMetrics>,
+}
+
+/// Counters of the OpenID Connect provider (bumped once per token: no sharding needed).
+#[derive(Default)]
+pub struct OidcMetrics {
+    pub tokens_code: AtomicU64,
+    pub tokens_refresh: AtomicU64,
+    pub tokens_client_credentials: AtomicU64,
+    /// Grants revoked because a spent code or refresh token came back.
+    pub reuse_revocations: AtomicU64,
+    pub logouts_delivered: AtomicU64,
+    pub logouts_failed: AtomicU64,
+    pub logouts_dropped: AtomicU64,
+    pub logouts_retried: AtomicU64,
+}
+
+impl OidcMetrics {
+    /// Counts a token response of `grant` (`authorization_code`, `refresh_token`, …).
+    pub fn record_tokens(&self, grant: &str) {
+        let counter = match grant {
+            "authorization_code" => &self.tokens_code,
+            "refresh_token" => &self.tokens_refresh,
+            _ => &self.tokens_client_credentials,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            out,
+            "govgate_oidc_tokens_total",
+            "Token responses of the OpenID Connect provider, by grant.",
+            &[
+                ("grant=\"authorization_code\"", get(&self.tokens_code)),
+                ("grant=\"refresh_token\"", get(&self.tokens_refresh)),
+                (
+                    "grant=\"client_credentials\"",
+                    get(&self.tokens_client_credentials),
+                ),
+            ],
+        );
+        counter(
+            out,
+            "govgate_oidc_reuse_revocations_total",
+            "Grants revoked because a spent code or refresh token was presented again.",
+            &[("", get(&self.reuse_revocations))],
+        );
+        counter(
+            out,
+            "govgate_oidc_backchannel_logouts_total",
+            "Back-channel logout tokens, by outcome (dropped: the queue was full).",
+            &[
+                ("result=\"delivered\"", get(&self.logouts_delivered)),
+                ("result=\"failed\"", get(&self.logouts_failed)),
+                ("result=\"dropped\"", get(&self.logouts_dropped)),
+                ("result=\"retried\"", get(&self.logouts_retried)),
+            ],
+        );
+    }
+}
+
+/// One counter family in the text exposition: HELP, TYPE and a sample per label set.
+fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
 }
 
 /// Decision counters of one worker (a cache line of its own: every request counts here).
@@ -231,6 +306,7 @@ impl Metrics {
             open_connections: AtomicI64::new(0),
             started: Instant::now(),
             policy: PolicyMetrics::new(workers),
+            oidc: Arc::default(),
         })
     }
 
@@ -274,6 +350,7 @@ impl Metrics {
         render_latency(&mut out, &apps);
         render_upstream_errors(&mut out, &apps);
         self.policy.render(&mut out);
+        self.oidc.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP govgate_open_connections Client connections currently open."
