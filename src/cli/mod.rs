@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod check;
 mod demo;
+mod keys;
+mod oidc;
 mod policy;
 mod serve;
 mod users;
@@ -66,6 +68,16 @@ pub enum Command {
         #[command(subcommand)]
         command: policy::PolicyCommand,
     },
+    /// Signing keys (khóa ký): list, rotate, prune retired keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// OpenID Connect provider tools: client secrets.
+    Oidc {
+        #[command(subcommand)]
+        command: oidc::OidcCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +110,8 @@ pub fn main() -> ExitCode {
         ),
         Command::Users { command } => users::run(command),
         Command::Policy { command } => return policy::run(command),
+        Command::Keys { command } => keys::run(command),
+        Command::Oidc { command } => oidc::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

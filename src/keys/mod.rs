@@ -3,7 +3,9 @@
 //! The gateway keeps its signing keys in `<data_dir>/keys/`: one PKCS#8 PEM file per key
 //! (mode 0600) and an index, `keys.json`, naming each key's `kid`, algorithm, file and
 //! dates. The current key of each algorithm signs; retired keys stay in the index (and in
-//! the JWKS) so that tokens they signed still verify until they expire. Private keys never
+//! the JWKS) so that tokens they signed still verify until they expire, then [`prune`]
+//! removes them (index entry and file). Whoever changes the directory holds its lock
+//! (`.keys.lock`), so several instances and the CLI may share it. Private keys never
 //! leave this room: other rooms get signed tokens, public JWKs and verification results.
 //!
 //! Apps behind the gateway receive the user's identity as a short-lived RS256 JWT in
@@ -13,7 +15,9 @@
 mod assertion;
 mod cache;
 mod jwt;
+mod lock;
 mod material;
+mod retire;
 mod ring;
 mod store;
 
@@ -22,6 +26,8 @@ pub use assertion::{
 };
 pub use cache::AssertionCache;
 pub use jwt::VerifyOptions;
+pub use lock::LOCK_FILE_NAME;
+pub use retire::{prune, KeyState};
 pub use ring::KeyRing;
 pub use store::{KeyInfo, SigningKeys, INDEX_FILE_NAME};
 

@@ -37,6 +37,11 @@ impl KeyRing {
         }
     }
 
+    /// The key directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The key set in force (cheap; hold it only for the duration of one operation).
     pub fn load(&self) -> Guard<Arc<SigningKeys>> {
         self.keys.load()

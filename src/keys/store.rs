@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::jwt::{self, VerifyOptions};
+use super::lock::DirLock;
 use super::material::KeyMaterial;
 use super::{Algorithm, KeyError};
 
@@ -35,20 +36,20 @@ pub struct KeyInfo {
 /// One entry of `keys.json`. Dates are RFC 3339 so operators can read them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct IndexEntry {
-    kid: String,
-    alg: Algorithm,
+pub(super) struct IndexEntry {
+    pub(super) kid: String,
+    pub(super) alg: Algorithm,
     /// File name (no directory part) inside the key directory.
-    file: String,
-    created_at: String,
+    pub(super) file: String,
+    pub(super) created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    retired_at: Option<String>,
+    pub(super) retired_at: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Index {
-    keys: Vec<IndexEntry>,
+pub(super) struct Index {
+    pub(super) keys: Vec<IndexEntry>,
 }
 
 struct LoadedKey {
@@ -85,51 +86,68 @@ impl SigningKeys {
     }
 
     /// Like [`Self::load_or_generate`], making sure each of `algorithms` (and RS256,
-    /// always) has a current key.
+    /// always) has a current key. Only generation takes the directory lock; a complete
+    /// directory is just read (it may be read-only).
     pub fn load_or_generate_with(dir: &Path, algorithms: &[Algorithm]) -> Result<Self, KeyError> {
         create_private_dir(dir)?;
+        let keys = Self::read(dir)?;
+        if missing_algorithms(&keys.keys, algorithms).is_empty() {
+            return Ok(keys);
+        }
+        let _lock = DirLock::acquire(dir)?;
+        Self::generate_missing(dir, algorithms)
+    }
+
+    /// Retires the current `alg` key in `dir` (it keeps verifying and stays published until
+    /// [`super::prune`] removes it) and generates its successor. Returns the new key set;
+    /// swap it in where the old one lives.
+    pub fn rotate(dir: &Path, alg: Algorithm) -> Result<Self, KeyError> {
+        create_private_dir(dir)?;
+        let _lock = DirLock::acquire(dir)?;
+        let current = Self::read(dir)?;
+        let Some(kid) = current.current_kid(alg) else {
+            // Nothing to retire: the first key of `alg` is the rotation.
+            return Self::generate_missing(dir, &[alg]);
+        };
+        let mut index = read_index(dir)?;
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        for entry in index.keys.iter_mut().filter(|e| e.kid == kid) {
+            entry.retired_at = Some(now.clone());
+        }
+        let (entry, _) = generate_key(dir, alg)?;
+        index.keys.push(entry);
+        write_index(dir, &index)?;
+        Self::read(dir)
+    }
+
+    /// Reads the index and every key it names, generating nothing (for tools that only
+    /// look, e.g. `govgate keys list`).
+    pub fn read(dir: &Path) -> Result<Self, KeyError> {
+        let index = read_index(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            keys: load_keys(dir, &index)?,
+        })
+    }
+
+    /// Generates the missing current keys; the caller holds the directory lock (and the
+    /// index is read again under it: another process may have generated them meanwhile).
+    fn generate_missing(dir: &Path, algorithms: &[Algorithm]) -> Result<Self, KeyError> {
         let mut index = read_index(dir)?;
         let mut keys = load_keys(dir, &index)?;
-        let mut wanted = vec![Algorithm::RS256];
-        wanted.extend(
-            algorithms
-                .iter()
-                .copied()
-                .filter(|a| *a != Algorithm::RS256),
-        );
-        let mut generated = false;
-        for alg in wanted {
-            if current_position(&keys, alg).is_none() {
-                let (entry, key) = generate_key(dir, alg)?;
-                index.keys.push(entry);
-                keys.push(key);
-                generated = true;
-            }
+        let missing = missing_algorithms(&keys, algorithms);
+        for &alg in &missing {
+            let (entry, key) = generate_key(dir, alg)?;
+            index.keys.push(entry);
+            keys.push(key);
         }
-        if generated {
+        if !missing.is_empty() {
             write_index(dir, &index)?;
         }
         Ok(Self {
             dir: dir.to_path_buf(),
             keys,
         })
-    }
-
-    /// Retires the current `alg` key in `dir` (it keeps verifying and stays published) and
-    /// generates its successor. Returns the new key set; swap it in where the old one lives.
-    pub fn rotate(dir: &Path, alg: Algorithm) -> Result<Self, KeyError> {
-        let current = Self::load_or_generate(dir)?;
-        let mut index = read_index(dir)?;
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        if let Some(kid) = current.current_kid(alg) {
-            for entry in index.keys.iter_mut().filter(|e| e.kid == kid) {
-                entry.retired_at = Some(now.clone());
-            }
-        }
-        let (entry, _) = generate_key(dir, alg)?;
-        index.keys.push(entry);
-        write_index(dir, &index)?;
-        Self::load_or_generate(dir)
     }
 
     /// The directory the keys were loaded from.
@@ -202,6 +220,18 @@ impl SigningKeys {
     }
 }
 
+/// RS256 and each of `algorithms` that has no current key.
+fn missing_algorithms(keys: &[LoadedKey], algorithms: &[Algorithm]) -> Vec<Algorithm> {
+    let mut wanted = vec![Algorithm::RS256];
+    for &alg in algorithms {
+        if !wanted.contains(&alg) {
+            wanted.push(alg);
+        }
+    }
+    wanted.retain(|&alg| current_position(keys, alg).is_none());
+    wanted
+}
+
 /// The newest unretired key of `alg`.
 fn current_position(keys: &[LoadedKey], alg: Algorithm) -> Option<usize> {
     keys.iter()
@@ -211,14 +241,14 @@ fn current_position(keys: &[LoadedKey], alg: Algorithm) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -229,7 +259,7 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
         .map_err(io_error(dir))
 }
 
-fn read_index(dir: &Path) -> Result<Index, KeyError> {
+pub(super) fn read_index(dir: &Path) -> Result<Index, KeyError> {
     let path = dir.join(INDEX_FILE_NAME);
     let corrupt = |reason: String| KeyError::CorruptIndex {
         path: path.clone(),
@@ -283,35 +313,42 @@ fn is_plain_file_name(name: &str) -> bool {
 }
 
 fn load_keys(dir: &Path, index: &Index) -> Result<Vec<LoadedKey>, KeyError> {
-    let index_path = dir.join(INDEX_FILE_NAME);
     index
         .keys
         .iter()
         .enumerate()
         .map(|(position, entry)| {
-            let parse_date = |field: &str, value: &str| {
-                humantime::parse_rfc3339(value).map_err(|e| KeyError::CorruptIndex {
-                    path: index_path.clone(),
-                    reason: format!("keys[{position}].{field} {value:?}: {e}"),
-                })
-            };
-            let created_at = parse_date("created_at", &entry.created_at)?;
-            let retired_at = match &entry.retired_at {
-                Some(value) => Some(parse_date("retired_at", value)?),
-                None => None,
-            };
-            let path = dir.join(&entry.file);
-            let material = read_key_file(&path, entry)?;
-            let info = KeyInfo {
-                kid: entry.kid.clone(),
-                alg: entry.alg,
-                path,
-                created_at,
-                retired_at,
-            };
+            let info = entry_info(dir, position, entry)?;
+            let material = read_key_file(&info.path, entry)?;
             Ok(LoadedKey { info, material })
         })
         .collect()
+}
+
+/// The facts `keys.json` records about its entry at `position` (dates parsed).
+pub(super) fn entry_info(
+    dir: &Path,
+    position: usize,
+    entry: &IndexEntry,
+) -> Result<KeyInfo, KeyError> {
+    let parse_date = |field: &str, value: &str| {
+        humantime::parse_rfc3339(value).map_err(|e| KeyError::CorruptIndex {
+            path: dir.join(INDEX_FILE_NAME),
+            reason: format!("keys[{position}].{field} {value:?}: {e}"),
+        })
+    };
+    let created_at = parse_date("created_at", &entry.created_at)?;
+    let retired_at = match &entry.retired_at {
+        Some(value) => Some(parse_date("retired_at", value)?),
+        None => None,
+    };
+    Ok(KeyInfo {
+        kid: entry.kid.clone(),
+        alg: entry.alg,
+        path: dir.join(&entry.file),
+        created_at,
+        retired_at,
+    })
 }
 
 fn read_key_file(path: &Path, entry: &IndexEntry) -> Result<KeyMaterial, KeyError> {
@@ -387,7 +424,7 @@ fn write_new_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> 
 }
 
 /// Replaces the index atomically (temp file, fsync, rename, fsync of the directory).
-fn write_index(dir: &Path, index: &Index) -> Result<(), KeyError> {
+pub(super) fn write_index(dir: &Path, index: &Index) -> Result<(), KeyError> {
     let path = dir.join(INDEX_FILE_NAME);
     let temp = dir.join(format!(".{INDEX_FILE_NAME}.tmp"));
     let mut text = serde_json::to_vec_pretty(index)?;

@@ -6,6 +6,7 @@
 //! control runtime for signals, certificate watching and reloads.
 
 mod connection;
+pub mod keys;
 mod listener;
 pub mod login;
 pub mod ops;
@@ -386,6 +387,7 @@ async fn control_loop(
     if let (Some(reloader), Some(policy)) = (&gateway.policies, &config.policy) {
         tokio::spawn(reloader.clone().watch(policy.watch_interval.get()));
     }
+    let key_watcher = keys::KeyWatcher::start(gateway.portal.keys.clone(), &config);
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -416,6 +418,7 @@ async fn control_loop(
                     }
                     running = next;
                 }
+                key_watcher.hangup(&running);
                 if let Some(reloader) = &gateway.policies {
                     reloader.reload("sighup").await;
                 }
