@@ -14,6 +14,7 @@ use http::{Response, StatusCode};
 use super::body::ResponseBody;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::identity::headers::IdentityHeaderNames;
+use crate::identity::{AuthStrength, Identity};
 use crate::keys::AssertionCache;
 use crate::metrics::PolicyMetrics;
 use crate::policy::{AccessRequest, Decision, PolicyStore, SampledRequest, Target};
@@ -34,6 +35,73 @@ pub struct Gatekeeper {
     /// The access policies, when `[policy]` is configured: every request of a logged-in user
     /// to an app is decided by them.
     pub authorizer: Option<Authorizer>,
+    /// Checks gateway access tokens for apps with `accept_bearer` (the OIDC provider).
+    pub bearer: Option<Arc<dyn BearerAuthority>>,
+}
+
+/// Who sent an admitted request to an app.
+pub enum Admitted {
+    /// A browser with a single sign-on session.
+    Session(Session),
+    /// A gateway access token.
+    Bearer(BearerCaller),
+}
+
+impl Admitted {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Admitted::Session(session) => &session.identity,
+            Admitted::Bearer(caller) => &caller.identity,
+        }
+    }
+
+    /// What the assertion cache keys on: the session, or the token.
+    pub fn cache_key(&self) -> &str {
+        match self {
+            Admitted::Session(session) => session.id.as_str(),
+            Admitted::Bearer(caller) => &caller.token_id,
+        }
+    }
+
+    pub fn principal(&self) -> Principal<'_> {
+        match self {
+            Admitted::Session(session) => Principal::Person {
+                identity: &session.identity,
+                strength: session.strength,
+            },
+            Admitted::Bearer(caller) => match &caller.system_roles {
+                Some(roles) => Principal::System {
+                    client_id: &caller.identity.username,
+                    name: &caller.identity.username,
+                    roles,
+                },
+                None => Principal::Person {
+                    identity: &caller.identity,
+                    strength: caller.strength,
+                },
+            },
+        }
+    }
+}
+
+/// The caller an access token speaks for.
+#[derive(Debug, Clone)]
+pub struct BearerCaller {
+    /// The token's `jti`.
+    pub token_id: String,
+    /// The person (or, for a system token, the client id as user name).
+    pub identity: Identity,
+    pub strength: AuthStrength,
+    /// `Some(roles)` for a system client's token (client_credentials).
+    pub system_roles: Option<Vec<String>>,
+}
+
+/// Checks an access token presented to an app; the error is what the `WWW-Authenticate`
+/// challenge says (`invalid_token` with a description), or `None` when the check itself
+/// could not be made (store down: 503).
+#[async_trait::async_trait]
+pub trait BearerAuthority: Send + Sync {
+    async fn check(&self, token: &str, app_id: &str) -> Result<BearerCaller, Option<String>>;
 }
 
 /// Decides requests of logged-in users by the access policies, and records the refusals.
@@ -56,6 +124,32 @@ pub struct RouteRequest<'a> {
     pub worker: usize,
 }
 
+/// Who a decision is about.
+#[derive(Clone, Copy)]
+pub enum Principal<'a> {
+    /// A logged-in person (by session, or by an access token issued for them).
+    Person {
+        identity: &'a Identity,
+        strength: AuthStrength,
+    },
+    /// A system client acting for itself (client_credentials).
+    System {
+        client_id: &'a str,
+        name: &'a str,
+        roles: &'a [String],
+    },
+}
+
+impl Principal<'_> {
+    /// The name audit records carry.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Person { identity, .. } => &identity.username,
+            Principal::System { client_id, .. } => client_id,
+        }
+    }
+}
+
 impl Authorizer {
     /// The decision for `session`'s user on `request` (cached per class of request).
     pub fn decide(
@@ -64,23 +158,49 @@ impl Authorizer {
         target: Target<'_>,
         request: &RouteRequest<'_>,
     ) -> Arc<Decision> {
+        let principal = Principal::Person {
+            identity: &session.identity,
+            strength: session.strength,
+        };
+        self.decide_for(principal, target, request)
+    }
+
+    /// The decision for any principal.
+    pub fn decide_for(
+        &self,
+        principal: Principal<'_>,
+        target: Target<'_>,
+        request: &RouteRequest<'_>,
+    ) -> Arc<Decision> {
         let engine = self.policies.engine();
+        let (subject, strength) = match principal {
+            Principal::Person { identity, strength } => (engine.subject(identity), strength),
+            Principal::System {
+                client_id,
+                name,
+                roles,
+            } => (
+                engine.client_subject(client_id, name, roles),
+                AuthStrength::Password,
+            ),
+        };
         let access = AccessRequest {
-            subject: engine.subject(&session.identity),
+            subject,
             target,
             method: request.method,
             path: request.path,
             ip: request.client_ip,
-            strength: session.strength,
+            strength,
             time: crate::policy::clock::now_unix(),
             signed: request.signed,
         };
         let (decision, miss) = engine.decide(&access);
         self.policy_metrics()
             .record_decision(request.worker, decision.allowed, miss);
-        if miss {
+        // Impact previews replay people's requests; system requests are not sampled.
+        if let (true, Principal::Person { identity, .. }) = (miss, principal) {
             self.policies
-                .sample(SampledRequest::new(&session.identity, &access, &decision));
+                .sample(SampledRequest::new(identity, &access, &decision));
         }
         decision
     }
@@ -93,8 +213,20 @@ impl Authorizer {
         request: &RouteRequest<'_>,
         request_id: &str,
     ) {
+        self.record_denial_of(&session.identity.username, decision, request, request_id)
+            .await
+    }
+
+    /// [`Self::record_denial`] for any principal, by name.
+    pub async fn record_denial_of(
+        &self,
+        username: &str,
+        decision: &Decision,
+        request: &RouteRequest<'_>,
+        request_id: &str,
+    ) {
         let event = AuditEvent::AccessDenied {
-            username: session.identity.username.clone(),
+            username: username.to_string(),
             client_ip: Some(request.client_ip),
             action: decision.action.to_string(),
             resource: decision.resource.clone(),
@@ -150,11 +282,30 @@ impl Gatekeeper {
         }
     }
 
-    /// The signed assertion for `app_id`, reused per session while it is fresh.
-    pub fn assertion(&self, session: &Session, app_id: &str) -> Option<HeaderValue> {
+    /// Admits a request carrying `Authorization: Bearer` to an app that accepts tokens.
+    pub async fn admit_bearer(
+        &self,
+        token: &str,
+        app_id: &str,
+    ) -> Result<BearerCaller, Response<ResponseBody>> {
+        let Some(bearer) = &self.bearer else {
+            return Err(bearer_refusal(Some("this gateway issues no access tokens")));
+        };
+        bearer.check(token, app_id).await.map_err(|why| match why {
+            Some(why) => bearer_refusal(Some(&why)),
+            None => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"error":"temporarily_unavailable"}"#,
+            ),
+        })
+    }
+
+    /// The signed assertion for `app_id`, reused per session (or token) while it is fresh.
+    pub fn assertion(&self, caller: &Admitted, app_id: &str) -> Option<HeaderValue> {
         match self
             .assertions
-            .assertion(session.id.as_str(), app_id, &session.identity)
+            .assertion(caller.cache_key(), app_id, caller.identity())
         {
             Ok(value) => Some(value),
             Err(error) => {
@@ -231,6 +382,25 @@ pub fn login_url(
     } else {
         format!("{portal}{RESERVED_PREFIX}sso/start?rd={rd}")
     }
+}
+
+/// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+fn bearer_refusal(why: Option<&str>) -> Response<ResponseBody> {
+    let mut response = plain(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        r#"{"error":"invalid_token"}"#,
+    );
+    let description = why.unwrap_or("").replace(['"', '\\'], "'");
+    let challenge = format!(
+        "Bearer realm=\"govgate\", error=\"invalid_token\", error_description=\"{description}\""
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn plain(
