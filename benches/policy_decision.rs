@@ -478,6 +478,7 @@ impl Ask {
     fn request(&self) -> AccessRequest<'_> {
         AccessRequest {
             subject: Subject {
+                kind: govgate::policy::PrincipalKind::User,
                 username: &self.user,
                 display_name: &self.user,
                 department: self.department.as_deref(),

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
+pub mod oidc;
 pub mod pages;
 pub mod policy;
 pub mod portal;

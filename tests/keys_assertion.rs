@@ -586,8 +586,8 @@ fn corrupt_key_file_is_named_and_left_untouched() {
 fn rotation_keeps_the_previous_key_published_and_verifying() {
     let (temp, dir) = temp_keys_dir();
     let before = Arc::new(SigningKeys::load_or_generate(&dir).unwrap());
-    let old_issuer =
-        AssertionIssuer::new(before.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
+    let ring = Arc::new(KeyRing::new(SigningKeys::load_or_generate(&dir).unwrap()));
+    let old_issuer = AssertionIssuer::new(ring.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
     let old_token = old_issuer.mint(APP, &identity()).unwrap();
     let old_kid = before.current_kid(Algorithm::RS256).unwrap().to_string();
 
@@ -603,7 +603,9 @@ fn rotation_keeps_the_previous_key_published_and_verifying() {
     assert!(retired.retired_at.is_some());
     assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 3);
 
-    let new_issuer = AssertionIssuer::new(after.clone(), ISSUER.into(), DEFAULT_ASSERTION_LIFETIME);
+    // The same issuer picks the rotated set up from its ring.
+    assert!(ring.reload().unwrap());
+    let new_issuer = old_issuer;
     assert_eq!(
         new_issuer.verify(&old_token, APP).unwrap().sub,
         identity().subject

@@ -389,6 +389,7 @@ fn compare(
     let ask = |engine: &PolicyEngine| {
         engine.evaluate(&AccessRequest {
             subject: Subject {
+                kind: crate::policy::PrincipalKind::User,
                 username: &user.username,
                 display_name: &user.display_name,
                 department: user.department.as_deref(),

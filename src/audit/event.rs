@@ -117,6 +117,25 @@ pub enum AuditEvent {
         /// Per file: the lines removed and added.
         diff: Value,
     },
+    /// The OpenID Connect provider issued tokens (a code exchange, a refresh, client credentials).
+    TokenIssued {
+        /// The user, or the system client for client_credentials.
+        subject: String,
+        client_id: String,
+        /// `authorization_code`, `refresh_token` or `client_credentials`.
+        grant: String,
+        scope: String,
+        client_ip: Option<IpAddr>,
+    },
+    /// A grant (every token issued from one authorization) was revoked: a reused code or
+    /// refresh token (a sign of theft), a client's revocation request, or a logout.
+    GrantRevoked {
+        subject: String,
+        client_id: String,
+        /// `code_reuse`, `refresh_reuse`, `revocation` or `logout`.
+        reason: String,
+        client_ip: Option<IpAddr>,
+    },
 }
 
 /// The record fields an event determines (everything but seq, time and the hashes).
@@ -142,6 +161,8 @@ impl AuditEvent {
             AuditEvent::AccessDenied { .. } => "access_denied",
             AuditEvent::PolicyReloaded { .. } => "policy_reloaded",
             AuditEvent::PolicyChanged { .. } => "policy_changed",
+            AuditEvent::TokenIssued { .. } => "token_issued",
+            AuditEvent::GrantRevoked { .. } => "grant_revoked",
         }
     }
 
@@ -257,6 +278,31 @@ impl AuditEvent {
                 "success",
                 None,
                 json!({ "change": change, "from_version": from_version, "to_version": to_version, "diff": diff }),
+            ),
+            AuditEvent::TokenIssued {
+                subject,
+                client_id,
+                grant,
+                scope,
+                client_ip,
+            } => fields(
+                Some(subject),
+                ip(client_ip),
+                "success",
+                None,
+                json!({ "client_id": client_id, "grant": grant, "scope": scope }),
+            ),
+            AuditEvent::GrantRevoked {
+                subject,
+                client_id,
+                reason,
+                client_ip,
+            } => fields(
+                Some(subject),
+                ip(client_ip),
+                "revoked",
+                Some(reason),
+                json!({ "client_id": client_id }),
             ),
         }
     }

@@ -21,7 +21,7 @@ use cedar_policy::{
 use super::cache::{DecisionCache, DecisionKey, KeyFacts};
 use super::clock::LocalTime;
 use super::compile::CompiledSet;
-use super::request::{AccessRequest, AdminAction, Decision, Subject, Target};
+use super::request::{AccessRequest, AdminAction, Decision, PrincipalKind, Subject, Target};
 use super::roles::RoleBits;
 use super::routes::{RouteAction, DEFAULT_CLASS};
 use super::slices::DecisionSlices;
@@ -61,6 +61,7 @@ fn action_index(target: &Target<'_>, route_action: Option<RouteAction>) -> u8 {
 /// Entity type names, parsed once.
 struct Types {
     user: EntityTypeName,
+    client: EntityTypeName,
     role: EntityTypeName,
     department: EntityTypeName,
     app: EntityTypeName,
@@ -75,6 +76,7 @@ impl Types {
         let name = |n: &str| EntityTypeName::from_str(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         Types {
             user: name("User"),
+            client: name("Client"),
             role: name("Role"),
             department: name("Department"),
             app: name("App"),
@@ -225,6 +227,7 @@ impl PolicyEngine {
     /// The subject for a logged-in person: their directory groups mapped to roles.
     pub fn subject<'a>(&self, identity: &'a Identity) -> Subject<'a> {
         Subject {
+            kind: PrincipalKind::User,
             username: &identity.username,
             display_name: &identity.display_name,
             department: identity.department.as_deref(),
@@ -236,6 +239,42 @@ impl PolicyEngine {
                     .map(String::as_str),
             ),
         }
+    }
+
+    /// The subject for a system client: the roles of its registration (unknown role names
+    /// give nothing: the policies, not the client list, define roles).
+    pub fn client_subject<'a>(
+        &self,
+        client_id: &'a str,
+        name: &'a str,
+        roles: &[String],
+    ) -> Subject<'a> {
+        let mut bits = RoleBits::default();
+        for role in roles {
+            if let Ok(found) = self.set.roles.for_role_names(std::slice::from_ref(role)) {
+                bits.union_with(&found);
+            }
+        }
+        Subject {
+            kind: PrincipalKind::Client,
+            username: client_id,
+            display_name: name,
+            department: None,
+            roles: bits,
+        }
+    }
+
+    /// The names of a person's roles (closed under inclusion), for `roles` claims.
+    pub fn role_names(&self, identity: &Identity) -> Vec<String> {
+        let subject = self.subject(identity);
+        let mut closed = RoleBits::default();
+        for index in subject.roles.iter() {
+            closed.union_with(&self.set.roles.role(index).closure);
+        }
+        closed
+            .iter()
+            .map(|index| self.set.roles.role(index).id.clone())
+            .collect()
     }
 
     /// The decision, from the cache when this class of request was decided before.
@@ -305,7 +344,12 @@ impl PolicyEngine {
             method: request.method,
             path: request.path,
         };
-        let action = action_index(&request.target, Some(route.action));
+        // Users and clients are different principals even with equal ids and roles.
+        let kind_bit = match request.subject.kind {
+            PrincipalKind::User => 0,
+            PrincipalKind::Client => 0x80,
+        };
+        let action = action_index(&request.target, Some(route.action)) | kind_bit;
         Some(DecisionKey::new(
             &self.usage,
             &request.subject.roles,
@@ -398,7 +442,11 @@ impl PolicyEngine {
         named: Option<&RoleBits>,
     ) -> Outcome {
         let types = &self.types;
-        let principal = types.uid(&types.user, request.subject.username);
+        let kind = match request.subject.kind {
+            PrincipalKind::User => &types.user,
+            PrincipalKind::Client => &types.client,
+        };
+        let principal = types.uid(kind, request.subject.username);
         let entities = match self.entities(request, &principal, resource, named) {
             Ok(entities) => entities,
             Err(message) => return Outcome::failed(message),
@@ -490,9 +538,8 @@ impl PolicyEngine {
             entities.push(Entity::new_no_attrs(uid, HashSet::new()));
         }
         let text = |s: &str| RestrictedExpression::new_string(s.to_string());
-        let user = Entity::new(
-            principal.clone(),
-            HashMap::from([
+        let attributes = match subject.kind {
+            PrincipalKind::User => HashMap::from([
                 ("username".to_string(), text(subject.username)),
                 ("display_name".to_string(), text(subject.display_name)),
                 (
@@ -500,9 +547,12 @@ impl PolicyEngine {
                     text(subject.department.unwrap_or("")),
                 ),
             ]),
-            parents,
-        )
-        .map_err(|e| e.to_string())?;
+            PrincipalKind::Client => {
+                HashMap::from([("name".to_string(), text(subject.display_name))])
+            }
+        };
+        let user =
+            Entity::new(principal.clone(), attributes, parents).map_err(|e| e.to_string())?;
         entities.push(user);
         entities.extend(resource.entities(types, self)?);
         Entities::from_entities(entities, None).map_err(|e| e.to_string())
@@ -791,6 +841,7 @@ pub fn subject_with_roles<'a>(
     let mut bits: RoleBits = engine.set.roles.for_role_names(roles)?;
     bits.union_with(&engine.set.roles.for_groups(groups));
     Ok(Subject {
+        kind: PrincipalKind::User,
         username,
         display_name: username,
         department,
@@ -914,6 +965,7 @@ permit(principal in Role::"can-bo", action == Action::"audit_read", resource is 
                         for time in [1_767_582_000, 1_767_582_000 + 6 * 86_400 + 4 * 3600] {
                             let request = AccessRequest {
                                 subject: Subject {
+                                    kind: PrincipalKind::User,
                                     username: "u",
                                     display_name: "u",
                                     department: None,

@@ -39,7 +39,7 @@ pub use compile::{compile, CompiledSet, KnownApp, PolicyInfo};
 pub use diagnostics::{Diagnostic, Diagnostics, Position, Severity};
 pub use engine::{strength_level, strength_name, subject_with_roles, PolicyEngine, GATEWAY_ENTITY};
 pub use format::{format_policies, FormatError};
-pub use request::{AccessRequest, AdminAction, Decision, Subject, Target};
+pub use request::{AccessRequest, AdminAction, Decision, PrincipalKind, Subject, Target};
 pub use roles::{RoleBits, RoleMap};
 pub use routes::{RouteAction, RouteTable, DEFAULT_CLASS};
 pub use source::{

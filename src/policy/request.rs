@@ -11,10 +11,22 @@ use crate::identity::AuthStrength;
 /// (see [`PolicyEngine::subject`](super::PolicyEngine::subject)).
 #[derive(Debug, Clone)]
 pub struct Subject<'a> {
+    /// A person (`User::"…"`) or a system client (`Client::"…"`).
+    pub kind: PrincipalKind,
     pub username: &'a str,
     pub display_name: &'a str,
     pub department: Option<&'a str>,
     pub roles: RoleBits,
+}
+
+/// Which entity type the principal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PrincipalKind {
+    /// A civil servant from the directory.
+    #[default]
+    User,
+    /// An OIDC client acting for itself (client_credentials, a system's bearer token).
+    Client,
 }
 
 /// The administrative actions of security officers and IT administrators.

@@ -105,6 +105,7 @@ impl SampledRequest {
         };
         let request = AccessRequest {
             subject: Subject {
+                kind: crate::policy::PrincipalKind::User,
                 username: &self.username,
                 display_name: &self.display_name,
                 department: self.department.as_deref(),

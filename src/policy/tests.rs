@@ -115,6 +115,7 @@ fn request<'a>(engine: &PolicyEngine, ask: &Ask<'a>) -> AccessRequest<'a> {
     let groups: Vec<String> = ask.groups.iter().map(|g| g.to_string()).collect();
     AccessRequest {
         subject: Subject {
+            kind: crate::policy::PrincipalKind::User,
             username: "nguoi-dung",
             display_name: "Người dùng",
             department: Some("Sở Nội vụ"),

@@ -45,6 +45,11 @@ impl Form {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every field in order, repeated names included.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.fields
+    }
 }
 
 /// Reads a small urlencoded form body.

@@ -14,6 +14,7 @@ use http::{Response, StatusCode};
 use super::body::ResponseBody;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::identity::headers::IdentityHeaderNames;
+use crate::identity::{AuthStrength, Identity};
 use crate::keys::AssertionCache;
 use crate::metrics::PolicyMetrics;
 use crate::policy::{AccessRequest, Decision, PolicyStore, SampledRequest, Target};
@@ -56,6 +57,32 @@ pub struct RouteRequest<'a> {
     pub worker: usize,
 }
 
+/// Who a decision is about.
+#[derive(Clone, Copy)]
+pub enum Principal<'a> {
+    /// A logged-in person (by session, or by an access token issued for them).
+    Person {
+        identity: &'a Identity,
+        strength: AuthStrength,
+    },
+    /// A system client acting for itself (client_credentials).
+    System {
+        client_id: &'a str,
+        name: &'a str,
+        roles: &'a [String],
+    },
+}
+
+impl Principal<'_> {
+    /// The name audit records carry.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Person { identity, .. } => &identity.username,
+            Principal::System { client_id, .. } => client_id,
+        }
+    }
+}
+
 impl Authorizer {
     /// The decision for `session`'s user on `request` (cached per class of request).
     pub fn decide(
@@ -64,23 +91,49 @@ impl Authorizer {
         target: Target<'_>,
         request: &RouteRequest<'_>,
     ) -> Arc<Decision> {
+        let principal = Principal::Person {
+            identity: &session.identity,
+            strength: session.strength,
+        };
+        self.decide_for(principal, target, request)
+    }
+
+    /// The decision for any principal.
+    pub fn decide_for(
+        &self,
+        principal: Principal<'_>,
+        target: Target<'_>,
+        request: &RouteRequest<'_>,
+    ) -> Arc<Decision> {
         let engine = self.policies.engine();
+        let (subject, strength) = match principal {
+            Principal::Person { identity, strength } => (engine.subject(identity), strength),
+            Principal::System {
+                client_id,
+                name,
+                roles,
+            } => (
+                engine.client_subject(client_id, name, roles),
+                AuthStrength::Password,
+            ),
+        };
         let access = AccessRequest {
-            subject: engine.subject(&session.identity),
+            subject,
             target,
             method: request.method,
             path: request.path,
             ip: request.client_ip,
-            strength: session.strength,
+            strength,
             time: crate::policy::clock::now_unix(),
             signed: request.signed,
         };
         let (decision, miss) = engine.decide(&access);
         self.policy_metrics()
             .record_decision(request.worker, decision.allowed, miss);
-        if miss {
+        // Impact previews replay people's requests; system requests are not sampled.
+        if let (true, Principal::Person { identity, .. }) = (miss, principal) {
             self.policies
-                .sample(SampledRequest::new(&session.identity, &access, &decision));
+                .sample(SampledRequest::new(identity, &access, &decision));
         }
         decision
     }
@@ -93,8 +146,20 @@ impl Authorizer {
         request: &RouteRequest<'_>,
         request_id: &str,
     ) {
+        self.record_denial_of(&session.identity.username, decision, request, request_id)
+            .await
+    }
+
+    /// [`Self::record_denial`] for any principal, by name.
+    pub async fn record_denial_of(
+        &self,
+        username: &str,
+        decision: &Decision,
+        request: &RouteRequest<'_>,
+        request_id: &str,
+    ) {
         let event = AuditEvent::AccessDenied {
-            username: session.identity.username.clone(),
+            username: username.to_string(),
             client_ip: Some(request.client_ip),
             action: decision.action.to_string(),
             resource: decision.resource.clone(),

@@ -23,6 +23,7 @@ use crate::store::StoreError;
 
 pub use id::SessionId;
 pub use service::SessionService;
+pub(crate) use service::{now_unix, user_key};
 
 /// How long an SSO hand-off code stays redeemable (default of `handoff_code_ttl`).
 pub const HANDOFF_CODE_TTL: Duration = Duration::from_secs(60);
@@ -111,4 +112,12 @@ pub enum SessionError {
     Corrupt(String),
     #[error("too many concurrent updates of {0}; try again")]
     Contention(String),
+}
+
+/// Told when a person logs out, so that what the session reached ends with it (the
+/// OpenID Connect provider's clients). Returns front-channel logout URLs the logout page
+/// loads in frames.
+#[async_trait::async_trait]
+pub trait SessionEndListener: Send + Sync {
+    async fn session_ended(&self, session: &Session) -> Vec<String>;
 }
