@@ -19,7 +19,9 @@ use super::tokens::{check_access_token, BearerError};
 use super::types::{ErrorCode, ProtocolError};
 use super::userinfo::{claims_for, with_roles};
 use super::{Provider, DISCOVERY_PATH, OIDC_PREFIX};
-use crate::portal::http::{html, json as json_response, read_form, redirect};
+use crate::portal::http::{
+    allow_frames, html, json as json_response, origin_of, read_form, redirect,
+};
 use crate::session::Session;
 
 /// The login page (the portal's), which returns to the authorization endpoint.
@@ -363,32 +365,6 @@ impl Provider {
             }),
         )
     }
-}
-
-/// Lets a page frame the front-channel logout URIs' origins (and nothing else).
-pub fn allow_frames(response: &mut Response<Bytes>, frames: &[String]) {
-    if frames.is_empty() {
-        return;
-    }
-    let mut origins: Vec<String> = frames.iter().filter_map(|f| origin_of(f)).collect();
-    origins.sort_unstable();
-    origins.dedup();
-    let policy = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; frame-src {}",
-        origins.join(" ")
-    );
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-}
-
-/// `https://host:port` of a URL.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 /// The code or error, to the client: a 302 with query parameters, or a self-submitting form.

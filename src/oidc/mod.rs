@@ -190,3 +190,26 @@ impl Provider {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::proxy::admit::BearerAuthority for Provider {
+    async fn check(
+        &self,
+        token: &str,
+        app_id: &str,
+    ) -> Result<crate::proxy::admit::BearerCaller, Option<String>> {
+        match self.check_bearer(token, app_id).await {
+            Ok(claims) => Ok(crate::proxy::admit::BearerCaller {
+                token_id: claims.jti.clone(),
+                identity: claims.identity(),
+                strength: claims.strength(),
+                system_roles: claims.is_system().then(|| claims.roles.clone()),
+            }),
+            Err(BearerError::Provider(error)) => {
+                tracing::error!(%error, "cannot check an access token");
+                Err(None)
+            }
+            Err(error) => Err(Some(error.to_string())),
+        }
+    }
+}

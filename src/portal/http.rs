@@ -124,6 +124,34 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<Bytes> {
     response
 }
 
+/// Lets a page frame the origins of `frames` (front-channel logout pages) and nothing else.
+pub fn allow_frames(response: &mut Response<Bytes>, frames: &[String]) {
+    let mut origins: Vec<String> = frames.iter().filter_map(|f| origin_of(f)).collect();
+    if origins.is_empty() {
+        return;
+    }
+    origins.sort_unstable();
+    origins.dedup();
+    let policy = format!("{CONTENT_SECURITY_POLICY}; frame-src {}", origins.join(" "));
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// `scheme://authority` of an absolute URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    };
+    (plain(scheme) && plain(authority)).then(|| format!("{scheme}://{authority}"))
+}
+
 fn secure_headers(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(

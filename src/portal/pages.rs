@@ -46,6 +46,8 @@ pub struct LogoutPage<'a> {
     pub action: &'a str,
     pub csrf: Option<&'a str>,
     pub login_url: &'a str,
+    /// Front-channel logout pages of the apps the session reached, loaded invisibly.
+    pub frames: &'a [String],
 }
 
 #[derive(Template)]

@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::csrf::{self, CsrfKey};
-use super::http::{html, json, query_param, read_form, redirect};
+use super::http::{allow_frames, html, json, query_param, read_form, redirect};
 use super::pages::{render, AppLink, HomePage, LoginPage, LogoutPage, UnavailablePage};
 use super::return_url::safe_return_url;
 use super::text::Lang;
@@ -73,6 +73,8 @@ pub struct Portal {
     /// The access policies: the launcher lists only the apps the user may open, and
     /// forward-auth refuses what they deny.
     pub authorizer: Option<crate::proxy::admit::Authorizer>,
+    /// Told of every logout, so the OpenID Connect clients of the session end with it.
+    pub logout_listener: Option<Arc<dyn crate::session::SessionEndListener>>,
 }
 
 /// The path of an absolute URL (`https://host/a/b?q` → `/a/b`), without its query.
@@ -178,10 +180,14 @@ impl Portal {
         let return_url = query_param(request.uri(), "rd")
             .and_then(|rd| self.safe_return(&rd, &host))
             .unwrap_or_default();
-        if self
-            .current_session(request.headers(), &host)
-            .await
-            .is_some()
+        // `prompt=login` (an OpenID Connect client asking for a fresh login) shows the form
+        // even to someone logged in.
+        let fresh_login = query_param(request.uri(), "prompt").as_deref() == Some("login");
+        if !fresh_login
+            && self
+                .current_session(request.headers(), &host)
+                .await
+                .is_some()
         {
             return redirect(StatusCode::SEE_OTHER, after_login(&return_url));
         }
@@ -470,6 +476,22 @@ impl Portal {
     }
 
     fn logout_page(&self, lang: Lang, csrf: Option<&str>) -> Response<Bytes> {
+        self.logout_page_with(lang, csrf, &[])
+    }
+
+    /// The logged-out notice, loading the front-channel logout pages of the session's apps.
+    fn logged_out_page(&self, lang: Lang, frames: &[String]) -> Response<Bytes> {
+        let mut response = self.logout_page_with(lang, None, frames);
+        allow_frames(&mut response, frames);
+        response
+    }
+
+    fn logout_page_with(
+        &self,
+        lang: Lang,
+        csrf: Option<&str>,
+        frames: &[String],
+    ) -> Response<Bytes> {
         html(
             StatusCode::OK,
             render(&LogoutPage {
@@ -478,6 +500,7 @@ impl Portal {
                 action: &format!("{RESERVED_PREFIX}logout"),
                 csrf,
                 login_url: &format!("{RESERVED_PREFIX}login?lang={}", lang.text().lang_code),
+                frames,
             }),
         )
     }
@@ -513,7 +536,11 @@ impl Portal {
             client_ip: Some(caller.client_ip),
         })
         .await;
-        let mut response = self.logout_page(lang, None);
+        let frames = match &self.logout_listener {
+            Some(listener) => listener.session_ended(&session).await,
+            None => Vec::new(),
+        };
+        let mut response = self.logged_out_page(lang, &frames);
         response.headers_mut().append(
             header::SET_COOKIE,
             self.sessions.clear_cookie_of(&session, caller.https),

@@ -35,6 +35,73 @@ pub struct Gatekeeper {
     /// The access policies, when `[policy]` is configured: every request of a logged-in user
     /// to an app is decided by them.
     pub authorizer: Option<Authorizer>,
+    /// Checks gateway access tokens for apps with `accept_bearer` (the OIDC provider).
+    pub bearer: Option<Arc<dyn BearerAuthority>>,
+}
+
+/// Who sent an admitted request to an app.
+pub enum Admitted {
+    /// A browser with a single sign-on session.
+    Session(Session),
+    /// A gateway access token.
+    Bearer(BearerCaller),
+}
+
+impl Admitted {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Admitted::Session(session) => &session.identity,
+            Admitted::Bearer(caller) => &caller.identity,
+        }
+    }
+
+    /// What the assertion cache keys on: the session, or the token.
+    pub fn cache_key(&self) -> &str {
+        match self {
+            Admitted::Session(session) => session.id.as_str(),
+            Admitted::Bearer(caller) => &caller.token_id,
+        }
+    }
+
+    pub fn principal(&self) -> Principal<'_> {
+        match self {
+            Admitted::Session(session) => Principal::Person {
+                identity: &session.identity,
+                strength: session.strength,
+            },
+            Admitted::Bearer(caller) => match &caller.system_roles {
+                Some(roles) => Principal::System {
+                    client_id: &caller.identity.username,
+                    name: &caller.identity.username,
+                    roles,
+                },
+                None => Principal::Person {
+                    identity: &caller.identity,
+                    strength: caller.strength,
+                },
+            },
+        }
+    }
+}
+
+/// The caller an access token speaks for.
+#[derive(Debug, Clone)]
+pub struct BearerCaller {
+    /// The token's `jti`.
+    pub token_id: String,
+    /// The person (or, for a system token, the client id as user name).
+    pub identity: Identity,
+    pub strength: AuthStrength,
+    /// `Some(roles)` for a system client's token (client_credentials).
+    pub system_roles: Option<Vec<String>>,
+}
+
+/// Checks an access token presented to an app; the error is what the `WWW-Authenticate`
+/// challenge says (`invalid_token` with a description), or `None` when the check itself
+/// could not be made (store down: 503).
+#[async_trait::async_trait]
+pub trait BearerAuthority: Send + Sync {
+    async fn check(&self, token: &str, app_id: &str) -> Result<BearerCaller, Option<String>>;
 }
 
 /// Decides requests of logged-in users by the access policies, and records the refusals.
@@ -215,11 +282,30 @@ impl Gatekeeper {
         }
     }
 
-    /// The signed assertion for `app_id`, reused per session while it is fresh.
-    pub fn assertion(&self, session: &Session, app_id: &str) -> Option<HeaderValue> {
+    /// Admits a request carrying `Authorization: Bearer` to an app that accepts tokens.
+    pub async fn admit_bearer(
+        &self,
+        token: &str,
+        app_id: &str,
+    ) -> Result<BearerCaller, Response<ResponseBody>> {
+        let Some(bearer) = &self.bearer else {
+            return Err(bearer_refusal(Some("this gateway issues no access tokens")));
+        };
+        bearer.check(token, app_id).await.map_err(|why| match why {
+            Some(why) => bearer_refusal(Some(&why)),
+            None => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"error":"temporarily_unavailable"}"#,
+            ),
+        })
+    }
+
+    /// The signed assertion for `app_id`, reused per session (or token) while it is fresh.
+    pub fn assertion(&self, caller: &Admitted, app_id: &str) -> Option<HeaderValue> {
         match self
             .assertions
-            .assertion(session.id.as_str(), app_id, &session.identity)
+            .assertion(caller.cache_key(), app_id, caller.identity())
         {
             Ok(value) => Some(value),
             Err(error) => {
@@ -296,6 +382,25 @@ pub fn login_url(
     } else {
         format!("{portal}{RESERVED_PREFIX}sso/start?rd={rd}")
     }
+}
+
+/// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+fn bearer_refusal(why: Option<&str>) -> Response<ResponseBody> {
+    let mut response = plain(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        r#"{"error":"invalid_token"}"#,
+    );
+    let description = why.unwrap_or("").replace(['"', '\\'], "'");
+    let challenge = format!(
+        "Bearer realm=\"govgate\", error=\"invalid_token\", error_description=\"{description}\""
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn plain(

@@ -34,7 +34,7 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use self::admit::{Admission, Gatekeeper, RouteRequest};
+use self::admit::{Admission, Admitted, Gatekeeper, RouteRequest};
 use self::body::{RequestBody, ResponseBody};
 use self::forward::{BodyFailure, ForwardError, Forwarded};
 use self::headers::{Forwarding, IdentityNamespace, TrustedProxies, X_REQUEST_ID};
@@ -46,7 +46,6 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::identity::Identity;
 use crate::metrics::{AppMetrics, Metrics, UNROUTED_APP};
 use crate::pages::{render_error, Branding, ErrorPage};
-use crate::session::Session;
 
 /// Request-independent settings of the proxy, from `[server]` and `[log]`.
 pub struct ProxySettings {
@@ -279,22 +278,24 @@ impl Proxy {
         if declared_length(&request).is_some_and(|len| len > app.max_body) {
             return Err(Refusal::Page(ErrorPage::PayloadTooLarge));
         }
-        let session = match app.access {
+        let caller = match app.access {
             Access::Public => None,
             Access::Authenticated => {
-                let session = self.admit(&request, conn, client_host.as_ref()).await?;
-                self.authorize(app, &session, &request, client_ip, request_id, conn.worker)
+                let caller = self
+                    .admit(app, &request, conn, client_host.as_ref())
                     .await?;
-                Some(session)
+                self.authorize(app, &caller, &request, client_ip, request_id, conn.worker)
+                    .await?;
+                Some(caller)
             }
         };
-        let assertion = match (&session, &self.gatekeeper) {
-            (Some(session), Some(gatekeeper)) => gatekeeper.assertion(session, &app.id),
+        let assertion = match (&caller, &self.gatekeeper) {
+            (Some(caller), Some(gatekeeper)) => gatekeeper.assertion(caller, &app.id),
             _ => None,
         };
-        let identity = match (&session, &self.gatekeeper) {
-            (Some(session), Some(gatekeeper)) => {
-                Some((&session.identity, &gatekeeper.headers, assertion))
+        let identity = match (&caller, &self.gatekeeper) {
+            (Some(caller), Some(gatekeeper)) => {
+                Some((caller.identity(), &gatekeeper.headers, assertion))
             }
             _ => None,
         };
@@ -353,16 +354,27 @@ impl Proxy {
 }
 
 impl Proxy {
-    /// Phase 2 for apps that require login: the user's session, or a ready refusal.
+    /// Phase 2 for apps that require login: the user's session (or, where the app accepts
+    /// them, a gateway access token), or a ready refusal.
     async fn admit(
         &self,
+        app: &App,
         request: &Request<Incoming>,
         conn: &ConnInfo,
         client_host: Option<&HeaderValue>,
-    ) -> Result<Session, Refusal> {
+    ) -> Result<Admitted, Refusal> {
         let Some(gatekeeper) = &self.gatekeeper else {
             return Err(Refusal::Page(ErrorPage::ServiceUnavailable));
         };
+        if app.accept_bearer {
+            if let Some(token) = bearer_token(request.headers()) {
+                return gatekeeper
+                    .admit_bearer(token, &app.id)
+                    .await
+                    .map(Admitted::Bearer)
+                    .map_err(|response| Refusal::Respond(Box::new(response)));
+            }
+        }
         let authority = client_host.and_then(|h| h.to_str().ok()).unwrap_or("");
         let host = normalise_host(authority);
         let scheme = if conn.https { "https" } else { "http" };
@@ -372,7 +384,7 @@ impl Proxy {
             .admit(request.headers(), &host, &original_url, conn.https)
             .await
         {
-            Admission::Admitted(session) => Ok(session),
+            Admission::Admitted(session) => Ok(Admitted::Session(session)),
             Admission::Refused(response) => Err(Refusal::Respond(Box::new(response))),
         }
     }
@@ -384,7 +396,7 @@ impl Proxy {
     async fn authorize(
         &self,
         app: &App,
-        session: &Session,
+        caller: &Admitted,
         request: &Request<Incoming>,
         client_ip: IpAddr,
         request_id: &HeaderValue,
@@ -401,8 +413,9 @@ impl Proxy {
             signed: false,
             worker,
         };
-        let decision = authorizer.decide(
-            session,
+        let principal = caller.principal();
+        let decision = authorizer.decide_for(
+            principal,
             crate::policy::Target::Route { app: &app.id },
             &route,
         );
@@ -410,8 +423,8 @@ impl Proxy {
             return Ok(());
         }
         authorizer
-            .record_denial(
-                session,
+            .record_denial_of(
+                principal.name(),
                 &decision,
                 &route,
                 request_id.to_str().unwrap_or("-"),
@@ -419,6 +432,14 @@ impl Proxy {
             .await;
         Err(Refusal::Page(ErrorPage::Forbidden))
     }
+}
+
+/// The token of `Authorization: Bearer …`, if that is what the request carries.
+fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Why a request got a gateway page instead of the app's answer.

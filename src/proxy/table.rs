@@ -27,6 +27,8 @@ pub enum TableError {
 pub struct App {
     pub id: Arc<str>,
     pub access: crate::config::Access,
+    /// Gateway access tokens (`Authorization: Bearer`) for this app are accepted too.
+    pub accept_bearer: bool,
     pub name: Arc<str>,
     pub strip_prefix: bool,
     pub preserve_host: bool,
@@ -100,6 +102,7 @@ fn build_app(
     Ok(App {
         id: cfg.id.as_str().into(),
         access: cfg.access,
+        accept_bearer: cfg.accept_bearer,
         name: cfg.name.as_str().into(),
         strip_prefix: cfg.strip_prefix,
         preserve_host: cfg.preserve_host,

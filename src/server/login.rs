@@ -18,6 +18,8 @@ use crate::directory::DirectoryError;
 use crate::identity::headers::IdentityHeaderNames;
 use crate::keys::{AssertionCache, AssertionIssuer, KeyError, KeyRing, DEFAULT_ASSERTION_LIFETIME};
 use crate::metrics::Metrics;
+use crate::oidc::delivery::{LogoutQueue, LogoutSender};
+use crate::oidc::Provider;
 use crate::pages::Branding;
 use crate::policy::{KnownApp, PolicyStore};
 use crate::portal::csrf::{CsrfKey, CsrfKeyError};
@@ -25,7 +27,7 @@ use crate::portal::service::{Caller, Endpoint, Portal, PortalApp};
 use crate::proxy::admit::{Authorizer, Gatekeeper};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{ConnInfo, Fallback};
-use crate::session::SessionService;
+use crate::session::{SessionEndListener, SessionService};
 use crate::store::SharedStore;
 
 /// Sessions kept in the assertion cache (each holds a few signed tokens).
@@ -46,6 +48,8 @@ pub enum LoginSetupError {
     Admin(#[from] AdminError),
     #[error("access policies: {0}")]
     Policy(#[from] crate::policy::ReloadError),
+    #[error("OpenID Connect provider: {0}")]
+    Oidc(#[from] crate::oidc::OidcSetupError),
 }
 
 /// The login pieces the server hands to the proxy and the dispatcher.
@@ -57,6 +61,10 @@ pub struct Login {
     /// The access policies in force, when `[policy]` is configured.
     pub policies: Option<Arc<PolicyStore>>,
     pub audit: AuditLog,
+    /// The OpenID Connect provider, when `[oidc]` is configured.
+    pub oidc: Option<Arc<Provider>>,
+    /// Delivers back-channel logout tokens; the server spawns it on its control runtime.
+    pub logout_sender: Option<LogoutSender>,
 }
 
 impl Login {
@@ -71,7 +79,7 @@ impl Login {
         };
         let sessions = Arc::new(SessionService::new(store.clone(), (&config.session).into()));
         let guard = Arc::new(LoginGuard::new(
-            store,
+            store.clone(),
             (&config.session.login_protection).into(),
         ));
         let audit = AuditLog::open(&config.audit.path_in(&config.data_dir))?;
@@ -132,6 +140,8 @@ impl Login {
         } else {
             None
         };
+        let (oidc, logout_sender) =
+            build_provider(config, &keys, &store, &sessions, authorizer.clone(), &audit)?;
         let portal = Arc::new(Portal {
             sessions: sessions.clone(),
             directory,
@@ -153,6 +163,9 @@ impl Login {
                 .map(|u| u.trim_end_matches('/').to_string()),
             apps: ArcSwap::from_pointee(portal_apps(config)),
             authorizer: authorizer.clone(),
+            logout_listener: oidc
+                .clone()
+                .map(|provider| provider as Arc<dyn SessionEndListener>),
         });
         let gatekeeper = Arc::new(Gatekeeper {
             sessions,
@@ -169,6 +182,9 @@ impl Login {
                 .as_deref()
                 .map(|d| d.trim_start_matches('.').to_string()),
             authorizer,
+            bearer: oidc
+                .clone()
+                .map(|provider| provider as Arc<dyn crate::proxy::admit::BearerAuthority>),
         });
         Ok(Self {
             portal,
@@ -176,8 +192,41 @@ impl Login {
             admin,
             policies,
             audit,
+            oidc,
+            logout_sender,
         })
     }
+}
+
+/// The OpenID Connect provider and its logout delivery, when `[oidc]` is configured.
+fn build_provider(
+    config: &Config,
+    keys: &Arc<KeyRing>,
+    store: &SharedStore,
+    sessions: &Arc<SessionService>,
+    authorizer: Option<Authorizer>,
+    audit: &AuditLog,
+) -> Result<(Option<Arc<Provider>>, Option<LogoutSender>), LoginSetupError> {
+    let Some(oidc) = &config.oidc else {
+        return Ok((None, None));
+    };
+    // https logout URIs are verified against the public web roots.
+    let tls = crate::server::tls::upstream_client_config(None, None)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "no TLS for https back-channel logout URIs");
+        })
+        .ok();
+    let (queue, sender) = LogoutQueue::new(oidc.logout_queue, oidc.logout_attempts, tls);
+    let provider = Provider::from_config(
+        config,
+        keys.clone(),
+        store.clone(),
+        sessions.clone(),
+        authorizer,
+        audit.clone(),
+        queue,
+    )?;
+    Ok((provider.map(Arc::new), Some(sender)))
 }
 
 /// Reads the policy set the gateway starts with: it must compile and pass its tests, or the

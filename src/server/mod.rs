@@ -29,6 +29,7 @@ use self::tls::{TlsError, TlsTerminator};
 use crate::admin::AdminApi;
 use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
+use crate::oidc::OidcEndpoint;
 use crate::portal::service::{Caller, Endpoint, Portal};
 
 /// The administrative API's path prefix.
@@ -74,6 +75,8 @@ pub struct Gateway {
     admin: Option<Arc<AdminApi>>,
     /// Reloads the access policies, when `[policy]` is configured.
     policies: Option<Arc<policies::PolicyReloader>>,
+    /// The OpenID Connect provider (`/.well-known/openid-configuration`, `/oidc/…`).
+    oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl Gateway {
@@ -104,6 +107,20 @@ impl Gateway {
             let (parts, body) = request.into_parts();
             return admin
                 .handle(&action, &parts.method, &parts.headers, body, client_ip)
+                .await
+                .map(ResponseBody::full);
+        }
+        if let (Some(provider), Some(endpoint)) =
+            (&self.oidc, OidcEndpoint::from_path(request.uri().path()))
+        {
+            let client_ip = self
+                .proxy
+                .state()
+                .settings
+                .trusted
+                .client_ip(conn.peer.ip(), request.headers());
+            return provider
+                .handle(endpoint, request, client_ip, conn.https)
                 .await
                 .map(ResponseBody::full);
         }
@@ -156,7 +173,10 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         (Some(_), None) => return Err(ServerError::HttpsWithoutTls),
         (None, _) => None,
     };
-    let login = control.block_on(login::Login::build(&config, store.clone(), &metrics))?;
+    let mut login = control.block_on(login::Login::build(&config, store.clone(), &metrics))?;
+    if let Some(sender) = login.logout_sender.take() {
+        control.spawn(sender.run());
+    }
     for note in crate::config::advisories(&config) {
         tracing::warn!("{note}");
     }
@@ -179,6 +199,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         redirect_to_https_port,
         portal: login.portal,
         admin: login.admin,
+        oidc: login.oidc.clone(),
         policies: login.policies.map(|store| {
             Arc::new(policies::PolicyReloader {
                 store,
