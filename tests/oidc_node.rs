@@ -158,6 +158,8 @@ fn run_rp(gateway: &Gateway, username: &str, password: &str) -> (bool, Value) {
             gateway.logs()
         )
     });
+    // Shown with --nocapture, and with any failing assertion below.
+    eprintln!("rp.mjs as {username}: {value:#}");
     (output.status.success(), value)
 }
 
@@ -175,7 +177,13 @@ fn openid_client_logs_in_through_the_form_refreshes_with_rotation_and_logs_out()
 
     // Who logged in, as the ID token, the access token and userinfo say.
     assert_eq!(result["sub"], result["id_token"]["claims"]["sub"]);
-    assert!(result["sub"].as_str().is_some_and(|sub| !sub.is_empty()));
+    // The subject is the directory's stable entryUUID of the seeded user.
+    let entry = slapd.search(PEOPLE_DN, "(uid=nvan)", &["entryUUID"]);
+    let entry_uuid = entry
+        .lines()
+        .find_map(|line| line.strip_prefix("entryUUID: "))
+        .unwrap_or_else(|| panic!("no entryUUID in {entry}"));
+    assert_eq!(result["sub"], entry_uuid, "{result:#}");
     assert_eq!(result["preferred_username"], "nvan");
     assert_eq!(result["name"], "Nguyễn Văn An");
     assert_eq!(result["userinfo"]["email"], "an.nv@namdinh.gov.vn");
