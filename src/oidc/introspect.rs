@@ -56,7 +56,7 @@ impl Provider {
                 Err(_) => return Ok(None),
             };
         let concerns_client =
-            claims.client_id == client.id.as_str() || claims.aud.iter().any(|a| *a == client.app);
+            claims.client_id == client.id.as_str() || claims.aud.contains(&client.app);
         if !concerns_client {
             return Ok(None);
         }

@@ -33,7 +33,7 @@ pub enum LogoutOutcome {
     Done {
         redirect: Option<String>,
         frontchannel: Vec<String>,
-        ended: Option<Session>,
+        ended: Option<Box<Session>>,
     },
 }
 
@@ -139,7 +139,7 @@ impl Provider {
         LogoutOutcome::Done {
             redirect,
             frontchannel,
-            ended: Some(session.clone()),
+            ended: Some(Box::new(session.clone())),
         }
     }
 

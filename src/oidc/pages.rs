@@ -64,7 +64,7 @@ pub struct FormPostPage<'a> {
 pub fn scope_texts(scopes: &Scopes) -> Vec<ScopeText> {
     scopes
         .iter()
-        .filter_map(|scope| {
+        .map(|scope| {
             let (vi, en) = match scope {
                 "openid" => ("Mã định danh của bạn", "Your identifier"),
                 "profile" => (
@@ -79,16 +79,16 @@ pub fn scope_texts(scopes: &Scopes) -> Vec<ScopeText> {
                     "Access while you are not logged in",
                 ),
                 other => {
-                    return Some(ScopeText {
+                    return ScopeText {
                         vi: format!("Quyền “{other}”"),
                         en: format!("The “{other}” permission"),
-                    })
+                    }
                 }
             };
-            Some(ScopeText {
+            ScopeText {
                 vi: vi.to_string(),
                 en: en.to_string(),
-            })
+            }
         })
         .collect()
 }

@@ -23,8 +23,9 @@ pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Logout tokens are acted on at once; two minutes covers clock skew and retries.
 const LOGOUT_TOKEN_LIFETIME: u64 = 120;
-/// Clock skew tolerated when checking our own tokens.
-const LEEWAY: Duration = Duration::from_secs(5);
+/// Clock skew tolerated when checking our own tokens: none — the gateway (or its instances,
+/// whose clocks NTP keeps together) issued them; an expired token is expired.
+const LEEWAY: Duration = Duration::ZERO;
 
 /// The `acr` value of a login strength, and back.
 pub fn acr_of(strength: AuthStrength) -> &'static str {
