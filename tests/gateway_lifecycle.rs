@@ -16,20 +16,13 @@ use govgate::demo::DemoApps;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use support::demo::DemoProcess;
+use support::eventually;
 use support::gateway::{http_get, Gateway, RawResponse, Signal};
 use support::nginx::Nginx;
 use support::pki::{
     curl, describe, presented_subject, replace_file, s_client, IssuedCert, OpensslCa,
 };
-
-/// Polls `check` every 50 ms until it holds, or panics with `what` after `patience`.
-fn eventually(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + patience;
-    while !check() {
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 // ---------- graceful shutdown ----------
 
@@ -414,63 +407,6 @@ fn changed_certificate_files_are_picked_up_without_a_signal() {
 }
 
 // ---------- govgate demo ----------
-
-/// A `govgate demo` child process, killed when dropped.
-struct DemoProcess {
-    child: Child,
-    http: SocketAddr,
-    https: SocketAddr,
-}
-
-impl DemoProcess {
-    fn start(data_dir: &Path, log_dir: &Path) -> DemoProcess {
-        let http = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
-        let https = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
-        let log = std::fs::File::create(log_dir.join(format!("demo-{}.log", http.port()))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_govgate"))
-            .arg("demo")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--http", &http.to_string(), "--https", &https.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut demo = DemoProcess { child, http, https };
-        eventually(
-            "the demo to answer /healthz",
-            Duration::from_secs(20),
-            || {
-                if let Ok(Some(status)) = demo.child.try_wait() {
-                    panic!("govgate demo exited with {status}");
-                }
-                http_get(http, "localhost", "/healthz").is_ok_and(|r| r.status == 200)
-            },
-        );
-        demo
-    }
-
-    fn get(&self, path: &str) -> RawResponse {
-        http_get(self.http, "localhost", path).unwrap()
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        support::nginx::send_signal(self.child.id(), "TERM");
-        assert!(support::nginx::wait_exit(
-            &mut self.child,
-            Duration::from_secs(30)
-        ));
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for DemoProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Logs in to the demo over HTTPS as a demo user with curl and a cookie jar (the demo apps
 /// require login), then fetches `path`; the output ends with the status code.

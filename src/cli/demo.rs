@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::demo::DemoApps;
+use crate::demo::{DemoApps, DemoRp, RpSettings};
 use crate::server::tls::ensure_dev_certificate;
 use crate::server::ConfigSource;
 
@@ -99,18 +99,23 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
     }
     write_policies_once(&data_dir.join("policies"))?;
     let apps = DemoApps::start().context("cannot start the demo apps")?;
+    let oidc_client = DemoOidcClient::new(&listeners)?;
+    let rp = DemoRp::start(oidc_client.settings.clone())
+        .context("cannot start the demo OpenID Connect app")?;
     let text = demo_config(
         &data_dir,
         &listeners,
         &apps,
+        &DemoRpRegistration::of(&rp, &oidc_client),
         &certificate.cert,
         &certificate.key,
     );
     let config = crate::config::parse(&data_dir.join("demo.toml"), &text)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     super::serve::init_logging(&config.log);
-    print_welcome(&listeners, &data_dir);
+    print_welcome(&listeners, &data_dir, &rp);
     let outcome = super::serve::serve(config, ConfigSource::default());
+    drop(rp);
     drop(apps);
     outcome
 }
@@ -128,11 +133,70 @@ fn write_policies_once(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the demo policies to {}", dir.display()))
 }
 
+/// The demo OpenID Connect client: the issuer is the demo's plain-HTTP listener (what
+/// the welcome text sends people to), the secret fresh at every start.
+struct DemoOidcClient {
+    settings: RpSettings,
+}
+
+/// The demo app's client id (its registration in `[[oidc.clients]]`).
+const DEMO_CLIENT_ID: &str = "dich-vu-cong-mau";
+
+impl DemoOidcClient {
+    fn new(listeners: &DemoListeners) -> anyhow::Result<DemoOidcClient> {
+        let secret = crate::oidc::types::random_token()
+            .map_err(|e| anyhow::anyhow!("cannot make the demo client secret: {e}"))?;
+        Ok(DemoOidcClient {
+            settings: RpSettings {
+                issuer: format!("http://{}", reachable(listeners.http)),
+                client_id: DEMO_CLIENT_ID.to_string(),
+                client_secret: secret,
+            },
+        })
+    }
+}
+
+/// What `[[oidc.clients]]` registers for the demo relying party.
+struct DemoRpRegistration {
+    issuer: String,
+    secret_sha256: String,
+    home: String,
+    redirect_uri: String,
+    backchannel_logout_uri: String,
+}
+
+impl DemoRpRegistration {
+    fn of(rp: &DemoRp, client: &DemoOidcClient) -> DemoRpRegistration {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            client.settings.client_secret.as_bytes(),
+        );
+        DemoRpRegistration {
+            issuer: client.settings.issuer.clone(),
+            secret_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+            home: rp.url(),
+            redirect_uri: rp.redirect_uri(),
+            backchannel_logout_uri: rp.backchannel_logout_uri(),
+        }
+    }
+}
+
+/// An address a browser on this machine can reach: a wildcard listener (`0.0.0.0`, `[::]`)
+/// is reached on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if !ip.is_unspecified() => addr,
+        std::net::IpAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        std::net::IpAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+    }
+}
+
 /// The demo's configuration, written as an operator would write it.
 fn demo_config(
     data_dir: &Path,
     listeners: &DemoListeners,
     apps: &DemoApps,
+    rp: &DemoRpRegistration,
     cert: &Path,
     key: &Path,
 ) -> String {
@@ -175,15 +239,39 @@ path_prefix = "/van-ban"
 strip_prefix = true
 upstreams = ["http://{documents}"]
 websocket = true
+
+# The demo OpenID Connect app "Cổng dịch vụ công (mẫu)" delegates login here. It is a
+# third-party app (first_party = false) so the consent page shows; sign-in is decided by
+# the policies for App::"cong-dich-vu-cong".
+[oidc]
+issuer = "{issuer}"
+
+[[oidc.clients]]
+id = "{client_id}"
+name = "Cổng dịch vụ công (ứng dụng mẫu)"
+first_party = false
+auth_method = "client_secret_basic"
+secret_sha256 = "{secret_sha256}"
+redirect_uris = ["{redirect_uri}"]
+post_logout_redirect_uris = ["{home}"]
+backchannel_logout_uri = "{backchannel}"
+scopes = ["openid", "profile", "email", "roles"]
+app = "cong-dich-vu-cong"
 "#,
         http = listeners.http,
         https = listeners.https,
         one_stop_shop = apps.one_stop_shop,
         documents = apps.documents,
+        issuer = rp.issuer,
+        client_id = DEMO_CLIENT_ID,
+        secret_sha256 = rp.secret_sha256,
+        redirect_uri = rp.redirect_uri,
+        home = rp.home,
+        backchannel = rp.backchannel_logout_uri,
     )
 }
 
-fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
+fn print_welcome(listeners: &DemoListeners, data_dir: &Path, rp: &DemoRp) {
     let http = listeners.http;
     let https = listeners.https;
     println!();
@@ -191,6 +279,10 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path) {
     println!();
     println!("  Một cửa điện tử (one-stop shop)         http://{http}/mot-cua/    https://{https}/mot-cua/");
     println!("  Quản lý văn bản và điều hành (e-office) http://{http}/van-ban/    https://{https}/van-ban/");
+    println!(
+        "  Cổng dịch vụ công (mẫu, OpenID Connect) {}  — đăng nhập qua chuyển hướng / login by redirect",
+        rp.url()
+    );
     println!();
     println!("  Đăng nhập / log in      http://{http}/login  (ví dụ / e.g. nvan / LanhDao@2024,");
     println!(

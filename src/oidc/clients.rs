@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::Validation;
 use serde::Deserialize;
 
+use super::jwks::{JwtRejected, VerifyingKeys};
 use super::types::{constant_time_eq, ClientId, ProtocolError, Scopes};
 use super::OidcSetupError;
 use crate::config::{ClientAuthMethod, GrantType, OidcClientConfig, SigningAlg};
@@ -19,13 +19,6 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// Clock skew tolerated on client assertions.
 const ASSERTION_LEEWAY_SECS: u64 = 30;
 
-/// One public key of a `private_key_jwt` client.
-struct ClientKey {
-    kid: Option<String>,
-    alg: jsonwebtoken::Algorithm,
-    key: DecodingKey,
-}
-
 /// A registered client, ready to use.
 pub struct Client {
     pub id: ClientId,
@@ -33,7 +26,8 @@ pub struct Client {
     pub first_party: bool,
     pub auth_method: ClientAuthMethod,
     secret_sha256: Option<[u8; 32]>,
-    keys: Vec<ClientKey>,
+    /// The public keys of a `private_key_jwt` client.
+    keys: Option<VerifyingKeys>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub loopback_any_port: bool,
@@ -67,13 +61,13 @@ impl Client {
             None => None,
         };
         let keys = match (&config.jwks, &config.jwks_file) {
-            (Some(text), _) => parse_jwks(text)?,
+            (Some(text), _) => Some(VerifyingKeys::parse(text)?),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                parse_jwks(&text)?
+                Some(VerifyingKeys::parse(&text)?)
             }
-            (None, None) => Vec::new(),
+            (None, None) => None,
         };
         let app = config.app_id().to_string();
         let audiences = if config.audiences.is_empty() {
@@ -154,28 +148,23 @@ impl Client {
         audiences: &[String],
     ) -> Result<(String, u64), ProtocolError> {
         let refused = |why: &str| ProtocolError::invalid_client(format!("client assertion: {why}"));
-        let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("malformed"))?;
-        let candidates = self
-            .keys
-            .iter()
-            .filter(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid));
-        for key in candidates {
-            let mut validation = Validation::new(key.alg);
-            validation.leeway = ASSERTION_LEEWAY_SECS;
-            validation.set_audience(audiences);
-            validation.set_issuer(&[self.id.as_str()]);
-            validation.sub = Some(self.id.as_str().to_string());
-            validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-            if let Ok(data) =
-                jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &validation)
-            {
-                let jti = data.claims.jti.ok_or_else(|| refused("no jti"))?;
-                return Ok((jti, data.claims.exp));
-            }
-        }
-        Err(refused(
-            "not signed by a registered key of this client, or claims invalid",
-        ))
+        let keys = self.keys.as_ref().ok_or_else(|| refused("no keys registered"))?;
+        let data = keys
+            .decode::<AssertionClaims>(assertion, |alg| {
+                let mut validation = Validation::new(alg);
+                validation.leeway = ASSERTION_LEEWAY_SECS;
+                validation.set_audience(audiences);
+                validation.set_issuer(&[self.id.as_str()]);
+                validation.sub = Some(self.id.as_str().to_string());
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+                validation
+            })
+            .map_err(|rejected| match rejected {
+                JwtRejected::Malformed => refused("malformed"),
+                _ => refused("not signed by a registered key of this client, or claims invalid"),
+            })?;
+        let jti = data.claims.jti.ok_or_else(|| refused("no jti"))?;
+        Ok((jti, data.claims.exp))
     }
 }
 
@@ -336,52 +325,6 @@ fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
         out[i] = u8::from_str_radix(text, 16).ok()?;
     }
     Some(out)
-}
-
-fn parse_jwks(text: &str) -> Result<Vec<ClientKey>, String> {
-    let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("jwks: {e}"))?;
-    let mut keys = Vec::new();
-    for (index, jwk) in set.keys.iter().enumerate() {
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks.keys[{index}]: {e}"))?;
-        let alg = jwk_algorithm(jwk).ok_or(format!(
-            "jwks.keys[{index}]: give an \"alg\" (RS256, PS256, ES256, ES384 or EdDSA)"
-        ))?;
-        keys.push(ClientKey {
-            kid: jwk.common.key_id.clone(),
-            alg,
-            key,
-        });
-    }
-    if keys.is_empty() {
-        return Err("jwks has no keys".into());
-    }
-    Ok(keys)
-}
-
-/// The key's algorithm: its `alg`, or the only one its type allows here. `none` and HMAC
-/// are never accepted from a public key set.
-fn jwk_algorithm(jwk: &jsonwebtoken::jwk::Jwk) -> Option<jsonwebtoken::Algorithm> {
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
-    use jsonwebtoken::Algorithm as A;
-    if let Some(alg) = jwk.common.key_algorithm {
-        return match alg {
-            KeyAlgorithm::RS256 => Some(A::RS256),
-            KeyAlgorithm::RS384 => Some(A::RS384),
-            KeyAlgorithm::RS512 => Some(A::RS512),
-            KeyAlgorithm::PS256 => Some(A::PS256),
-            KeyAlgorithm::ES256 => Some(A::ES256),
-            KeyAlgorithm::ES384 => Some(A::ES384),
-            KeyAlgorithm::EdDSA => Some(A::EdDSA),
-            _ => None,
-        };
-    }
-    match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Some(A::RS256),
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Some(A::ES256),
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P384 => Some(A::ES384),
-        AlgorithmParameters::OctetKeyPair(_) => Some(A::EdDSA),
-        _ => None,
-    }
 }
 
 /// Used by tests and tools: base64url without padding.

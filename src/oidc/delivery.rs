@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use tokio::net::TcpStream;
+use http::{Request, StatusCode};
+use http_body_util::Full;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::outbound::{exchange, OutboundError};
 use crate::metrics::OidcMetrics;
 
 /// One logout token for one client.
@@ -43,6 +43,8 @@ pub struct LogoutSender {
 const CONCURRENT_DELIVERIES: usize = 32;
 /// One attempt's time limit (connect + request + response head).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes of a client's answer read before giving up on it.
+const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
 
 impl LogoutQueue {
     /// A queue holding at most `capacity` waiting deliveries, each tried `attempts` times.
@@ -152,60 +154,21 @@ async fn deliver_with_retries(
 async fn post(
     delivery: &LogoutDelivery,
     tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<StatusCode, String> {
-    let uri: Uri = delivery.uri.parse().map_err(|e| format!("bad URI: {e}"))?;
-    let https = uri.scheme_str() == Some("https");
-    let host = uri.host().ok_or("URI has no host")?.to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+) -> Result<StatusCode, OutboundError> {
     let body: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("logout_token", &delivery.token)
         .finish();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = Request::post(path)
-        .header(
-            http::header::HOST,
-            uri.authority().map_or(host.as_str(), |a| a.as_str()),
-        )
+    let request = Request::post(delivery.uri.as_str())
         .header(
             http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
         .header(http::header::USER_AGENT, "govgate-backchannel-logout")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    if https {
-        let config = tls.ok_or("no TLS configuration for https logout URIs")?;
-        let name =
-            rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|e| e.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(config.clone())
-            .connect(name, stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        send(hyper_util::rt::TokioIo::new(stream), request).await
-    } else {
-        send(hyper_util::rt::TokioIo::new(stream), request).await
-    }
-}
-
-async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<StatusCode, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    // Read (and discard) the body so the exchange completes.
-    let _ = response.into_body().collect().await;
-    Ok(status)
+        .map_err(|e| OutboundError::BadUri {
+            uri: delivery.uri.clone(),
+            reason: e.to_string(),
+        })?;
+    // The answer's body means nothing (§2.8); read a little of it so the exchange completes.
+    Ok(exchange(request, tls, RESPONSE_BODY_LIMIT).await?.status)
 }

@@ -9,7 +9,7 @@
 //! - [`tokens`]: minting ID, access and logout tokens, and checking access tokens;
 //! - [`authorize`], [`token`], [`userinfo`], [`introspect`], [`logout`]: the endpoints'
 //!   logic, free of HTTP;
-//! - [`delivery`]: the bounded back-channel logout queue with retries;
+//! - [`delivery`]: the bounded back-channel logout queue with retries, over [`outbound`];
 //! - [`http`]: the thin adapter from HTTP requests to that logic, and [`pages`] it renders.
 //!
 //! Store keys, all under `oidc:`: `code:<digest>`, `code-used:<digest>`, `refresh:<digest>`,
@@ -24,7 +24,9 @@ pub mod discovery;
 pub mod grants;
 pub mod http;
 pub mod introspect;
+pub mod jwks;
 pub mod logout;
+pub mod outbound;
 pub mod pages;
 pub mod token;
 pub mod tokens;

@@ -21,6 +21,7 @@ use crate::config::SessionConfig;
 use crate::identity::{AuthStrength, Identity};
 use crate::store::StoreError;
 
+pub(crate) use cookie::CookieSpec;
 pub use id::SessionId;
 pub use service::SessionService;
 pub(crate) use service::{now_unix, user_key};

@@ -106,6 +106,18 @@ impl Browser {
         }
     }
 
+    /// A browser that goes where URLs say (no port-80 redirection to one gateway): for
+    /// flows across several servers on their own ports (an app and the gateway).
+    pub fn direct() -> Browser {
+        let dir = tempfile::tempdir().expect("temp dir for the cookie jar");
+        std::fs::write(dir.path().join("jar"), "").expect("empty cookie jar");
+        Browser {
+            dir,
+            http_port: 0,
+            https: None,
+        }
+    }
+
     /// Also sends `https://` requests (port 443) to the gateway's HTTPS listener, trusting `ca`.
     pub fn with_ca(mut self, ca: &Path) -> Browser {
         let port = self
@@ -239,8 +251,6 @@ impl Browser {
         command
             .args(["--silent", "--show-error", "--http1.1", "--noproxy", "*"])
             .args(["--max-time", "60"])
-            .arg("--connect-to")
-            .arg(format!(":80:127.0.0.1:{}", self.http_port))
             .arg("-b")
             .arg(self.jar())
             .arg("-c")
@@ -249,6 +259,11 @@ impl Browser {
             .arg(&head_file)
             .arg("-o")
             .arg(&body_file);
+        if self.http_port != 0 {
+            command
+                .arg("--connect-to")
+                .arg(format!(":80:127.0.0.1:{}", self.http_port));
+        }
         if let Some((port, ca)) = &self.https {
             command
                 .arg("--connect-to")

@@ -25,7 +25,17 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
     panic!("nothing listening on {addr} after {timeout:?}");
 }
 
+/// Polls `check` every 50 ms until it holds, or panics with `what` after `patience`.
+pub fn eventually(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !check() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub mod browser;
+pub mod demo;
 pub mod gateway;
 pub mod nginx;
 pub mod pki;
