@@ -55,7 +55,10 @@ impl Demo {
             authorize.starts_with(&format!("{}/oidc/authorize?", self.issuer)),
             "{authorize}"
         );
-        assert!(authorize.contains("code_challenge_method=S256"), "{authorize}");
+        assert!(
+            authorize.contains("code_challenge_method=S256"),
+            "{authorize}"
+        );
         let to_login = browser.get(&authorize);
         assert!(matches!(to_login.status, 302 | 303), "{to_login:?}");
         let form = browser.get(&self.absolute(&self.issuer, to_login.location().unwrap()));
@@ -93,7 +96,12 @@ impl Demo {
             "{callback}"
         );
         let home = browser.get(&callback);
-        assert_eq!(home.status, 303, "callback: {home:?}\n{}", self.process.output());
+        assert_eq!(
+            home.status,
+            303,
+            "callback: {home:?}\n{}",
+            self.process.output()
+        );
         assert_eq!(home.location(), Some("/"));
         callback
     }
@@ -120,7 +128,11 @@ fn a_newcomer_signs_in_to_the_demo_app_by_redirect_and_consents() {
     let browser = Browser::direct();
     let welcome = browser.get(&format!("{}/", demo.app));
     assert_eq!(welcome.status, 200);
-    assert!(welcome.body.contains("Bạn chưa đăng nhập"), "{}", welcome.body);
+    assert!(
+        welcome.body.contains("Bạn chưa đăng nhập"),
+        "{}",
+        welcome.body
+    );
 
     let consent = demo.to_consent(&browser, "nvan", "LanhDao@2024");
     assert!(
@@ -129,13 +141,15 @@ fn a_newcomer_signs_in_to_the_demo_app_by_redirect_and_consents() {
         consent.body
     );
     let callback = demo.decide(&browser, &consent, "allow");
-    let parameters: Vec<(String, String)> = form_urlencoded::parse(
-        callback.split_once('?').unwrap().1.as_bytes(),
-    )
-    .into_owned()
-    .collect();
+    let parameters: Vec<(String, String)> =
+        form_urlencoded::parse(callback.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
     let names: Vec<&str> = parameters.iter().map(|(k, _)| k.as_str()).collect();
-    assert!(names.contains(&"code") && names.contains(&"state"), "{callback}");
+    assert!(
+        names.contains(&"code") && names.contains(&"state"),
+        "{callback}"
+    );
     assert!(
         parameters.contains(&("iss".to_string(), demo.issuer.clone())),
         "RFC 9207 iss: {callback}"
@@ -143,11 +157,21 @@ fn a_newcomer_signs_in_to_the_demo_app_by_redirect_and_consents() {
     let back = browser.get(&callback);
     assert_eq!(back.status, 303, "{back:?}\n{}", demo.process.output());
     let cookie = back.header("set-cookie").unwrap_or_default();
-    assert!(cookie.starts_with("govgate_demo_rp=") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        cookie.starts_with("govgate_demo_rp=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 
     let home = browser.get(&format!("{}/", demo.app));
-    assert!(home.body.contains("Xin chào, Nguyễn Văn An"), "{}", home.body);
-    assert!(home.body.contains("Văn phòng UBND tỉnh"), "department from userinfo");
+    assert!(
+        home.body.contains("Xin chào, Nguyễn Văn An"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("Văn phòng UBND tỉnh"),
+        "department from userinfo"
+    );
     let session = demo.session(&browser);
     assert_eq!(session["signed_in"], true, "{session}");
     assert_eq!(session["claims"]["iss"], demo.issuer.as_str());
@@ -159,7 +183,11 @@ fn a_newcomer_signs_in_to_the_demo_app_by_redirect_and_consents() {
     // The callback is single use: the state was spent, the code too.
     let replayed = browser.get(&callback);
     assert_eq!(replayed.status, 400, "{replayed:?}");
-    assert!(replayed.body.contains("không hợp lệ hoặc đã hết hạn"), "{}", replayed.body);
+    assert!(
+        replayed.body.contains("không hợp lệ hoặc đã hết hạn"),
+        "{}",
+        replayed.body
+    );
     let forged = browser.get(&format!("{}/callback?code=abc&state=gia-mao", demo.app));
     assert_eq!(forged.status, 400);
 }
@@ -173,7 +201,11 @@ fn a_denied_consent_signs_nobody_in() {
     assert!(callback.contains("error=access_denied"), "{callback}");
     let page = browser.get(&callback);
     assert_eq!(page.status, 400);
-    assert!(page.body.contains("không cấp quyền đăng nhập"), "{}", page.body);
+    assert!(
+        page.body.contains("không cấp quyền đăng nhập"),
+        "{}",
+        page.body
+    );
     assert_eq!(demo.session(&browser)["signed_in"], false);
 }
 
@@ -189,9 +221,11 @@ fn logout_at_the_portal_reaches_the_demo_app_by_back_channel() {
     let csrf = confirm.form_field("csrf").expect("logout form csrf");
     let done = browser.post_form(&logout, &[("csrf", &csrf), ("lang", "vi")]);
     assert!(done.status < 400, "{done:?}");
-    eventually("the back-channel logout to end the app's session", PATIENCE, || {
-        demo.session(&browser)["signed_in"] == false
-    });
+    eventually(
+        "the back-channel logout to end the app's session",
+        PATIENCE,
+        || demo.session(&browser)["signed_in"] == false,
+    );
     let output = demo.process.output();
     assert!(output.contains("back-channel logout delivered"), "{output}");
 }

@@ -7,10 +7,10 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use govgate::demo::DemoApps;
 use rustls::pki_types::pem::PemObject;
@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 use support::demo::DemoProcess;
 use support::eventually;
-use support::gateway::{http_get, Gateway, RawResponse, Signal};
+use support::gateway::{http_get, Gateway, Signal};
 use support::nginx::Nginx;
 use support::pki::{
     curl, describe, presented_subject, replace_file, s_client, IssuedCert, OpensslCa,

@@ -150,8 +150,11 @@ pub(crate) fn bind_loopback() -> io::Result<std::net::TcpListener> {
 }
 
 /// Accepts connections forever, serving each (HTTP/1.1 or h2, with upgrades) by `handle`.
-pub(crate) async fn serve_connections<H, Fut, B>(listener: TcpListener, name: &'static str, handle: H)
-where
+pub(crate) async fn serve_connections<H, Fut, B>(
+    listener: TcpListener,
+    name: &'static str,
+    handle: H,
+) where
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: hyper::body::Body + Send + 'static,

@@ -148,7 +148,10 @@ impl Client {
         audiences: &[String],
     ) -> Result<(String, u64), ProtocolError> {
         let refused = |why: &str| ProtocolError::invalid_client(format!("client assertion: {why}"));
-        let keys = self.keys.as_ref().ok_or_else(|| refused("no keys registered"))?;
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or_else(|| refused("no keys registered"))?;
         let data = keys
             .decode::<AssertionClaims>(assertion, |alg| {
                 let mut validation = Validation::new(alg);

@@ -36,8 +36,7 @@ impl VerifyingKeys {
         let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("jwks: {e}"))?;
         let mut keys = Vec::new();
         for (index, jwk) in set.keys.iter().enumerate() {
-            let key =
-                DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks.keys[{index}]: {e}"))?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks.keys[{index}]: {e}"))?;
             let alg = jwk_algorithm(jwk).ok_or(format!(
                 "jwks.keys[{index}]: give an \"alg\" (RS256, PS256, ES256, ES384 or EdDSA)"
             ))?;

@@ -52,7 +52,9 @@ pub async fn exchange(
     let uri = request.uri().clone();
     let target = Target::of(&uri)?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    *request.uri_mut() = path.parse().map_err(|e: http::uri::InvalidUri| bad(&uri, e))?;
+    *request.uri_mut() = path
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&uri, e))?;
     if let Ok(host) = http::HeaderValue::from_str(&target.authority) {
         request.headers_mut().insert(http::header::HOST, host);
     }

@@ -48,11 +48,7 @@ pub struct RelyingParty {
 impl RelyingParty {
     pub fn new(settings: RpSettings, base: String) -> RelyingParty {
         RelyingParty {
-            provider: Provider::new(
-                settings.issuer,
-                settings.client_id,
-                settings.client_secret,
-            ),
+            provider: Provider::new(settings.issuer, settings.client_id, settings.client_secret),
             base,
             cookie: CookieSpec {
                 name: COOKIE_NAME.to_string(),
@@ -138,7 +134,10 @@ impl RelyingParty {
                 "the callback carries no code".into(),
             )
         })?;
-        let user = self.complete_login(&code, &pending).await.map_err(Failure::provider)?;
+        let user = self
+            .complete_login(&code, &pending)
+            .await
+            .map_err(Failure::provider)?;
         let id = SessionId::generate().map_err(|_| Failure::random())?;
         let cookie = self.cookie.set(&id, false);
         lock(&self.sessions).insert(id.as_str().to_string(), user);

@@ -53,7 +53,8 @@ impl<V> Expiring<V> {
         let now = Instant::now();
         if self.entries.len() >= self.capacity {
             let ttl = self.ttl;
-            self.entries.retain(|_, (at, _)| now.duration_since(*at) < ttl);
+            self.entries
+                .retain(|_, (at, _)| now.duration_since(*at) < ttl);
         }
         if self.entries.len() >= self.capacity {
             let oldest = self
@@ -86,18 +87,22 @@ impl<V> Expiring<V> {
         before - self.entries.len()
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
 
 /// The maps hold plain data: a panic elsewhere cannot leave them half-written.
 pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -65,10 +65,6 @@ pub struct Metadata {
 pub struct Tokens {
     pub access_token: String,
     pub id_token: String,
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-    #[serde(default)]
-    pub expires_in: Option<u64>,
 }
 
 /// The provider as this client sees it, with discovery and keys cached.
@@ -162,8 +158,8 @@ impl Provider {
     /// expiry, the logout event, a `sid` or `sub`, and no `nonce`. Returns its claims.
     pub async fn check_logout_token(&self, token: &str) -> Result<Value, RpError> {
         const KIND: &str = "logout token";
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| bad_token(KIND, "not a JWT"))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| bad_token(KIND, "not a JWT"))?;
         if header.typ.as_deref() != Some("logout+jwt") {
             return Err(bad_token(KIND, "typ is not logout+jwt"));
         }
@@ -229,8 +225,13 @@ impl Provider {
 
     fn basic_credentials(&self) -> String {
         // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
-        let encode = |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-        let pair = format!("{}:{}", encode(&self.client_id), encode(&self.client_secret));
+        let encode =
+            |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+        let pair = format!(
+            "{}:{}",
+            encode(&self.client_id),
+            encode(&self.client_secret)
+        );
         format!("Basic {}", STANDARD.encode(pair))
     }
 
@@ -268,7 +269,10 @@ impl Provider {
             return Err(RpError::Refused {
                 endpoint,
                 status: answer.status,
-                body: String::from_utf8_lossy(&answer.body).chars().take(500).collect(),
+                body: String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(500)
+                    .collect(),
             });
         }
         serde_json::from_slice(&answer.body).map_err(|e| RpError::BadJson {
@@ -284,4 +288,3 @@ fn bad_token(kind: &'static str, reason: &str) -> RpError {
         reason: reason.to_string(),
     }
 }
-
