@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::demo::DemoProcess;
 use support::gateway::Gateway;
 use support::nginx::send_signal;
 
@@ -192,28 +193,45 @@ fn browser_with_devtools(profile: &Path) -> (Browser, u16) {
     }
 }
 
-/// Types `username` and `password` into the login form in a fresh browser and presses
-/// Enter; the page the browser shows afterwards (url, title, text, cookies).
-fn type_login(gateway: &Gateway, username: &str, password: &str) -> serde_json::Value {
+/// Runs `tests/browser/{script}` against a fresh browser with `url`, `username` and
+/// `password`; the JSON it prints about the page the browser ended on. `logs` explains a
+/// failure.
+fn drive_browser(
+    script: &str,
+    url: &str,
+    username: &str,
+    password: &str,
+    logs: impl Fn() -> String,
+) -> serde_json::Value {
     let profile = tempfile::tempdir().unwrap();
     let (_browser, devtools_port) = browser_with_devtools(profile.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/login_cdp.py");
-    let login_url = format!("{}/.govgate/login", gateway.http_url());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
     let output = Command::new("python3")
         .arg(&script)
         .arg(devtools_port.to_string())
-        .arg(&login_url)
+        .arg(url)
         .args([username, password])
         .output()
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "browser session failed: {stdout}{}\ngateway log:\n{}",
+        "browser session failed: {stdout}{}\nserver log:\n{}",
         String::from_utf8_lossy(&output.stderr),
-        gateway.logs()
+        logs()
     );
     serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// Types `username` and `password` into the login form in a fresh browser and presses
+/// Enter; the page the browser shows afterwards (url, title, text, cookies).
+fn type_login(gateway: &Gateway, username: &str, password: &str) -> serde_json::Value {
+    let login_url = format!("{}/.govgate/login", gateway.http_url());
+    drive_browser("login_cdp.py", &login_url, username, password, || {
+        gateway.logs()
+    })
 }
 
 #[test]
@@ -267,4 +285,33 @@ fn a_person_logs_in_by_typing_in_a_real_browser() {
             .any(|l| l.contains("login_succeeded") && l.contains("nvan")),
         "{audit}"
     );
+}
+
+#[test]
+fn a_person_signs_in_to_the_demo_oidc_app_in_a_real_browser_and_consents() {
+    let root = tempfile::tempdir().unwrap();
+    let demo = DemoProcess::start(&root.path().join("du-lieu"), root.path());
+    let app = demo.rp_url();
+    let page = drive_browser("oidc_demo_cdp.py", &app, "pthoa", "MotCua@2024", || {
+        demo.output()
+    });
+    let issuer = format!("http://{}", demo.http);
+    let login_url = page["login_url"].as_str().unwrap_or_default();
+    assert!(
+        login_url.starts_with(&format!("{issuer}/.govgate/login")),
+        "the app sent the browser to govgate's login: {page:#}"
+    );
+    let consent = page["consent"]["text"].as_str().unwrap_or_default();
+    assert!(
+        consent.contains("Cổng dịch vụ công (ứng dụng mẫu)"),
+        "the consent page names the app: {consent}"
+    );
+    assert!(consent.contains("Đồng ý"), "{consent}");
+    assert!(
+        page["url"].as_str().unwrap_or_default().starts_with(&app),
+        "back on the app: {page:#}"
+    );
+    let text = page["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Xin chào, Phạm Thị Hoa"), "{text}");
+    assert!(text.contains("Trung tâm Phục vụ hành chính công"), "{text}");
 }

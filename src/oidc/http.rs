@@ -20,7 +20,7 @@ use super::types::{ErrorCode, ProtocolError};
 use super::userinfo::{claims_for, with_roles};
 use super::{Provider, DISCOVERY_PATH, OIDC_PREFIX};
 use crate::portal::http::{
-    allow_frames, html, json as json_response, origin_of, read_form, redirect,
+    html, json as json_response, origin_of, read_form, redirect, widen_page_policy,
 };
 use crate::session::Session;
 
@@ -281,18 +281,23 @@ impl Provider {
                 client_name,
                 scopes,
                 csrf,
-            } => html(
-                StatusCode::OK,
-                render(&ConsentPage {
-                    branding: &self.branding,
-                    client_name: &client_name,
-                    scopes: scope_texts(&scopes),
-                    action: &format!("{OIDC_PREFIX}consent"),
-                    resume: &resume,
-                    csrf: &csrf,
-                }),
-            ),
+            } => self.form_page(render(&ConsentPage {
+                branding: &self.branding,
+                client_name: &client_name,
+                scopes: scope_texts(&scopes),
+                action: &format!("{OIDC_PREFIX}consent"),
+                resume: &resume,
+                csrf: &csrf,
+            })),
         }
+    }
+
+    /// A page whose form's answer redirects to a client (consent → code, logout →
+    /// post-logout URI): its policy lets the submission end there.
+    fn form_page(&self, body: String) -> Response<Bytes> {
+        let mut response = html(StatusCode::OK, body);
+        widen_page_policy(&mut response, &[], &self.form_targets);
+        response
     }
 
     fn logout_response(&self, outcome: LogoutOutcome, https: bool) -> Response<Bytes> {
@@ -306,16 +311,13 @@ impl Provider {
                 fields,
                 csrf,
                 client_name,
-            } => html(
-                StatusCode::OK,
-                render(&LogoutConfirmPage {
-                    branding: &self.branding,
-                    action: &format!("{OIDC_PREFIX}logout"),
-                    fields: &fields,
-                    csrf: &csrf,
-                    client_name: client_name.as_deref(),
-                }),
-            ),
+            } => self.form_page(render(&LogoutConfirmPage {
+                branding: &self.branding,
+                action: &format!("{OIDC_PREFIX}logout"),
+                fields: &fields,
+                csrf: &csrf,
+                client_name: client_name.as_deref(),
+            })),
             LogoutOutcome::Done {
                 redirect: next,
                 frontchannel,
@@ -349,7 +351,7 @@ impl Provider {
                 frames,
             }),
         );
-        allow_frames(&mut response, frames);
+        widen_page_policy(&mut response, frames, &self.form_targets);
         response
     }
 

@@ -123,6 +123,9 @@ pub struct Provider {
     pub logouts: delivery::LogoutQueue,
     /// Token and logout counters for `/metrics`.
     pub metrics: Arc<crate::metrics::OidcMetrics>,
+    /// CSP sources of every client's redirect and post-logout URIs: where the login,
+    /// consent and logout forms may lead.
+    pub form_targets: Vec<String>,
 }
 
 impl Provider {
@@ -148,9 +151,19 @@ impl Provider {
             .max(lifetimes.refresh_token)
             .max(lifetimes.access_token)
             .max(sessions.settings().absolute_lifetime);
+        let clients = ClientRegistry::from_config(&oidc.clients)?;
+        let form_targets =
+            crate::portal::http::form_target_sources(clients.iter().flat_map(|client| {
+                client
+                    .redirect_uris
+                    .iter()
+                    .chain(&client.post_logout_redirect_uris)
+                    .map(|uri| (uri.as_str(), client.loopback_any_port))
+            }));
         Ok(Some(Provider {
             issuer,
-            clients: ClientRegistry::from_config(&oidc.clients)?,
+            clients,
+            form_targets,
             keys,
             grants: grants::Grants::new(store, longest),
             sessions,

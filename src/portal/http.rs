@@ -124,20 +124,72 @@ pub fn redirect(status: StatusCode, location: &str) -> Response<Bytes> {
     response
 }
 
-/// Lets a page frame the origins of `frames` (front-channel logout pages) and nothing else.
-pub fn allow_frames(response: &mut Response<Bytes>, frames: &[String]) {
-    let mut origins: Vec<String> = frames.iter().filter_map(|f| origin_of(f)).collect();
-    if origins.is_empty() {
+/// Widens a page's policy: it may frame the origins of `frames` (front-channel logout
+/// pages) and its forms may lead to `form_targets` (CSP sources, see [`form_target_sources`])
+/// besides this origin, and nothing else.
+pub fn widen_page_policy(
+    response: &mut Response<Bytes>,
+    frames: &[String],
+    form_targets: &[String],
+) {
+    let mut frame_origins: Vec<String> = frames.iter().filter_map(|f| origin_of(f)).collect();
+    frame_origins.sort_unstable();
+    frame_origins.dedup();
+    if frame_origins.is_empty() && form_targets.is_empty() {
         return;
     }
-    origins.sort_unstable();
-    origins.dedup();
-    let policy = format!("{CONTENT_SECURITY_POLICY}; frame-src {}", origins.join(" "));
+    let mut policy = CONTENT_SECURITY_POLICY.to_string();
+    if !form_targets.is_empty() {
+        policy = policy.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", form_targets.join(" ")),
+        );
+    }
+    if !frame_origins.is_empty() {
+        policy.push_str(&format!("; frame-src {}", frame_origins.join(" ")));
+    }
     if let Ok(value) = HeaderValue::from_str(&policy) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
+}
+
+/// The CSP sources that let a form submission end at these URIs. Browsers apply
+/// `form-action` to every redirect after a submission, and the login and consent forms
+/// end at an OpenID Connect client's redirect URI (login → authorize → client), so those
+/// forms may lead to the registered clients' URIs — only those. `any_port`: a native
+/// app's loopback URI (RFC 8252 §7.3), any port.
+pub fn form_target_sources<'a>(uris: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<String> {
+    let mut sources: Vec<String> = uris
+        .into_iter()
+        .filter_map(|(uri, any_port)| {
+            let origin = origin_of(uri);
+            match origin {
+                Some(origin) if any_port => {
+                    let (scheme, authority) = origin.split_once("://")?;
+                    let host = match authority.find(']') {
+                        Some(end) => &authority[..=end],
+                        None => authority.split(':').next().unwrap_or(authority),
+                    };
+                    Some(format!("{scheme}://{host}:*"))
+                }
+                Some(origin) => Some(origin),
+                // A private-use scheme (`vn.gov.namdinh.app:/callback`): the scheme source.
+                None => {
+                    let scheme = uri.split_once(':')?.0;
+                    let plain = scheme.contains('.')
+                        && scheme
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(&b));
+                    plain.then(|| format!("{scheme}:"))
+                }
+            }
+        })
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
 }
 
 /// `scheme://authority` of an absolute URL.
@@ -172,6 +224,49 @@ fn secure_headers(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_targets_are_the_registered_origins_and_schemes() {
+        let sources = form_target_sources([
+            ("https://qlvb.namdinh.gov.vn/signin-oidc", false),
+            ("https://qlvb.namdinh.gov.vn/", false),
+            ("http://127.0.0.1:5173/cb", true),
+            ("http://[::1]:5173/cb", true),
+            ("vn.gov.namdinh.app:/callback", false),
+            ("javascript:alert(1)//'", false),
+        ]);
+        assert_eq!(
+            sources,
+            [
+                "http://127.0.0.1:*",
+                "http://[::1]:*",
+                "https://qlvb.namdinh.gov.vn",
+                "vn.gov.namdinh.app:",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_widened_policy_keeps_everything_else() {
+        let mut response = html(StatusCode::OK, String::new());
+        widen_page_policy(
+            &mut response,
+            &["https://mail.namdinh.gov.vn/logout".into()],
+            &["https://qlvb.namdinh.gov.vn".into()],
+        );
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            policy.contains("form-action 'self' https://qlvb.namdinh.gov.vn;"),
+            "{policy}"
+        );
+        assert!(
+            policy.ends_with("; frame-src https://mail.namdinh.gov.vn"),
+            "{policy}"
+        );
+        assert!(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"));
+    }
 
     #[test]
     fn api_clients_are_recognised() {

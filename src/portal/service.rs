@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::csrf::{self, CsrfKey};
-use super::http::{allow_frames, html, json, query_param, read_form, redirect};
+use super::http::{html, json, query_param, read_form, redirect, widen_page_policy};
 use super::pages::{render, AppLink, HomePage, LoginPage, LogoutPage, UnavailablePage};
 use super::return_url::safe_return_url;
 use super::text::Lang;
@@ -75,6 +75,9 @@ pub struct Portal {
     pub authorizer: Option<crate::proxy::admit::Authorizer>,
     /// Told of every logout, so the OpenID Connect clients of the session end with it.
     pub logout_listener: Option<Arc<dyn crate::session::SessionEndListener>>,
+    /// Where the login form's submission may end besides here: the OpenID Connect
+    /// clients' URIs (CSP sources; `Provider::form_targets`).
+    pub form_targets: Vec<String>,
 }
 
 /// The path of an absolute URL (`https://host/a/b?q` → `/a/b`), without its query.
@@ -228,6 +231,8 @@ impl Portal {
             StatusCode::OK
         };
         let mut response = html(status, render(&page));
+        // After login the browser may be sent on to an OpenID Connect client.
+        widen_page_policy(&mut response, &[], &self.form_targets);
         let cookie = format!(
             "{LOGIN_BINDING_COOKIE}={binding}; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800{}",
             if caller.https { "; Secure" } else { "" }
@@ -482,7 +487,7 @@ impl Portal {
     /// The logged-out notice, loading the front-channel logout pages of the session's apps.
     fn logged_out_page(&self, lang: Lang, frames: &[String]) -> Response<Bytes> {
         let mut response = self.logout_page_with(lang, None, frames);
-        allow_frames(&mut response, frames);
+        widen_page_policy(&mut response, frames, &[]);
         response
     }
 

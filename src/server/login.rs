@@ -179,6 +179,10 @@ impl Login {
             logout_listener: oidc
                 .clone()
                 .map(|provider| provider as Arc<dyn SessionEndListener>),
+            form_targets: oidc
+                .as_ref()
+                .map(|provider| provider.form_targets.clone())
+                .unwrap_or_default(),
         });
         let gatekeeper = Arc::new(Gatekeeper {
             sessions,
