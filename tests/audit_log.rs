@@ -84,6 +84,33 @@ fn first_break(path: &Path) -> (usize, Option<u64>, BreakKind) {
 }
 
 #[tokio::test]
+async fn write_behind_records_join_the_chain_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let log = AuditLog::open(&path).unwrap();
+    let login = |n: usize| AuditEvent::LoginSucceeded {
+        username: format!("user{n}"),
+        client_ip: client(),
+        strength: AuthStrength::Password,
+    };
+    for n in 1..=50 {
+        log.record_behind(login(n)).await.unwrap();
+    }
+    // A synchronous record is queued after them: once it is on disk, so are they.
+    log.record(login(51)).await.unwrap();
+    let report = verify(&path).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 51);
+    let actors: Vec<String> = lines(&path)
+        .iter()
+        .map(|l| serde_json::from_str::<AuditRecord>(l).unwrap())
+        .filter_map(|r| r.actor)
+        .collect();
+    let expected: Vec<String> = (1..=51).map(|n| format!("user{n}")).collect();
+    assert_eq!(actors, expected, "queue order is chain order");
+}
+
+#[tokio::test]
 async fn records_form_a_verifiable_chain() {
     let (_dir, path) = log_with_five_records().await;
     let report = verify(&path).unwrap();

@@ -1,6 +1,7 @@
 //! [`AuditLog`]: appends records from a dedicated thread (file writes and `fsync` must not
 //! block the async runtime), fed by a bounded channel; `record` returns once the record
-//! is on disk. Records queued together are written with one `fsync`.
+//! is on disk, `record_behind` once it is queued (write-behind, for high-volume events).
+//! Records queued together are written with one `fsync`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -22,7 +23,8 @@ const TAIL_BYTES: u64 = 256 * 1024;
 
 struct Job {
     event: AuditEvent,
-    done: oneshot::Sender<Result<(), String>>,
+    /// Told when the record is on disk; `None` for write-behind records.
+    done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// Handle to an open audit log; cheap to clone, shared by every worker.
@@ -87,7 +89,10 @@ impl AuditLog {
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
         let (done, written) = oneshot::channel();
         self.queue
-            .send(Job { event, done })
+            .send(Job {
+                event,
+                done: Some(done),
+            })
             .await
             .map_err(|_| AuditError::WriterStopped)?;
         match written.await {
@@ -98,6 +103,19 @@ impl AuditLog {
             }),
             Err(_) => Err(AuditError::WriterStopped),
         }
+    }
+
+    /// Queues `event` and returns without waiting for the disk: the record is written, in
+    /// chain order, with the next batch's `fsync` (a few milliseconds later). For events a
+    /// request must not wait on — token issuance, thousands per second — where losing the
+    /// last milliseconds of records in a crash is acceptable; logins, denials, revocations
+    /// and officers' actions use [`record`](Self::record). A full queue still makes the
+    /// caller wait for room (no unbounded memory). A write failure is logged by the writer.
+    pub async fn record_behind(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.queue
+            .send(Job { event, done: None })
+            .await
+            .map_err(|_| AuditError::WriterStopped)
     }
 }
 
@@ -123,8 +141,8 @@ impl Writer {
                 // Part of a line may have reached the file: never append to it.
                 self.head.needs_newline = true;
             }
-            for job in batch {
-                let _ = job.done.send(outcome.clone());
+            for done in batch.into_iter().filter_map(|job| job.done) {
+                let _ = done.send(outcome.clone());
             }
         }
     }

@@ -210,6 +210,14 @@ impl Provider {
             tracing::error!(%error, "audit record not written");
         }
     }
+
+    /// Token issuance is audited write-behind: a token request does not wait for the
+    /// audit log's `fsync` (see [`AuditLog::record_behind`](crate::audit::AuditLog::record_behind)).
+    async fn record_issued(&self, event: crate::audit::AuditEvent) {
+        if let Err(error) = self.audit.record_behind(event).await {
+            tracing::error!(%error, "audit record not queued");
+        }
+    }
 }
 
 #[async_trait::async_trait]

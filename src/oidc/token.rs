@@ -229,7 +229,7 @@ impl Provider {
             answer["refresh_token"] = refresh.into();
         }
         self.metrics.record_tokens(grant_name);
-        self.record(AuditEvent::TokenIssued {
+        self.record_issued(AuditEvent::TokenIssued {
             subject: grant.identity.username.clone(),
             client_id: client.id.as_str().to_string(),
             grant: grant_name.to_string(),
@@ -282,7 +282,7 @@ impl Provider {
         let access = self
             .minter()
             .system_access_token(client, &scopes, lifetime)?;
-        self.record(AuditEvent::TokenIssued {
+        self.record_issued(AuditEvent::TokenIssued {
             subject: client.id.as_str().to_string(),
             client_id: client.id.as_str().to_string(),
             grant: "client_credentials".into(),
