@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
+use super::profile::{self, Role};
 use super::report::{ChainFailure, SubIndication};
 use super::usage::{oid, EkuRule};
 use super::Usage;
@@ -77,6 +78,7 @@ fn check_mandatory_purpose(
     let stated = match purpose {
         p if p == oid::TIME_STAMPING => eku.time_stamping,
         p if p == oid::OCSP_SIGNING => eku.ocsp_signing,
+        p if p == oid::SERVER_AUTH => eku.server_auth,
         _ => false,
     };
     if !stated {
@@ -104,8 +106,21 @@ pub(crate) fn check_path(path: &[X509Certificate<'_>], at: SystemTime) -> Result
     };
     check_anchor_validity(anchor, at)?;
     check_anchor_path_length(anchor, issued)?;
+    profile::check_profile(anchor, Role::Anchor)?;
+    // An anchor is a CA certificate too: §4.2.1.2 wants its key identifier.
+    if !has_subject_key_id(anchor) {
+        return Err(constraint(
+            anchor,
+            "is a CA without subjectKeyIdentifier (RFC 5280 §4.2.1.2)",
+        ));
+    }
     for (index, cert) in issued.iter().enumerate() {
         let is_ca = index > 0;
+        let role = match is_ca {
+            true => Role::Intermediate,
+            false => Role::Leaf,
+        };
+        profile::check_profile(cert, role)?;
         check_key_identifiers(cert, is_ca)?;
         if is_ca {
             check_ca_key_usage(cert)?;
@@ -190,6 +205,15 @@ fn check_key_identifiers(cert: &X509Certificate<'_>, is_ca: bool) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+fn has_subject_key_id(cert: &X509Certificate<'_>) -> bool {
+    cert.extensions().iter().any(|extension| {
+        matches!(
+            extension.parsed_extension(),
+            ParsedExtension::SubjectKeyIdentifier(_)
+        )
+    })
 }
 
 fn check_ca_key_usage(cert: &X509Certificate<'_>) -> Result<(), ChainFailure> {

@@ -53,6 +53,12 @@ impl CryptoPolicy {
                     true => MIN_LEGACY_RSA_BITS,
                     false => MIN_RSA_BITS,
                 };
+                if bits % 8 != 0 {
+                    return Err(refuse(
+                        cert,
+                        format!("has an RSA modulus of {bits} bits, not whole octets"),
+                    ));
+                }
                 if bits < minimum {
                     return Err(refuse(
                         cert,

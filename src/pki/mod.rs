@@ -19,6 +19,7 @@ pub mod chain;
 mod constraints;
 pub mod crypto_policy;
 pub mod dev;
+mod profile;
 pub mod report;
 pub mod trust;
 mod usage;

@@ -61,7 +61,9 @@ impl EkuRule {
         match usage {
             Usage::Timestamping => Some(oid::TIME_STAMPING),
             Usage::OcspSigning => Some(oid::OCSP_SIGNING),
-            Usage::DocumentSigning | Usage::TlsServer { .. } => None,
+            // CA/Browser Forum baseline requirements: a TLS leaf states serverAuth.
+            Usage::TlsServer { .. } => Some(oid::SERVER_AUTH),
+            Usage::DocumentSigning => None,
         }
     }
 }
