@@ -42,11 +42,8 @@ fn check_leaf_key_usage(leaf: &X509Certificate<'_>, usage: &Usage) -> Result<(),
         Usage::DocumentSigning | Usage::Timestamping | Usage::OcspSigning => {
             key_usage.digital_signature() || key_usage.non_repudiation()
         }
-        Usage::TlsServer { .. } => {
-            key_usage.digital_signature()
-                || key_usage.key_encipherment()
-                || key_usage.key_agreement()
-        }
+        // Web PKI practice (and webpki's): a TLS end entity's keyUsage is not checked.
+        Usage::TlsServer { .. } => true,
     };
     match allowed {
         true => Ok(()),
@@ -78,7 +75,6 @@ fn check_mandatory_purpose(
     let stated = match purpose {
         p if p == oid::TIME_STAMPING => eku.time_stamping,
         p if p == oid::OCSP_SIGNING => eku.ocsp_signing,
-        p if p == oid::SERVER_AUTH => eku.server_auth,
         _ => false,
     };
     if !stated {

@@ -61,9 +61,9 @@ impl EkuRule {
         match usage {
             Usage::Timestamping => Some(oid::TIME_STAMPING),
             Usage::OcspSigning => Some(oid::OCSP_SIGNING),
-            // CA/Browser Forum baseline requirements: a TLS leaf states serverAuth.
-            Usage::TlsServer { .. } => Some(oid::SERVER_AUTH),
-            Usage::DocumentSigning => None,
+            // RFC 5280: an absent EKU restricts nothing (the CA/B Forum's "must be
+            // present" is Web PKI policy, which limbo's rfc5280 family does not expect).
+            Usage::DocumentSigning | Usage::TlsServer { .. } => None,
         }
     }
 }
