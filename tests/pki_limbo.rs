@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Matches reached when this floor was set (rustls-webpki 0.103.13: 131). Raise it when
 /// govgate improves; a drop is a regression.
-const MATCH_FLOOR: usize = 160;
+const MATCH_FLOOR: usize = 161;
 
 struct Run {
     expected: HashMap<String, String>,

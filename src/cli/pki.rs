@@ -1,6 +1,6 @@
 //! `govgate pki …`: trust-store and development-PKI tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -45,7 +45,7 @@ pub fn run(command: &PkiCommand) -> anyhow::Result<()> {
     }
 }
 
-fn dev_init(dir: &PathBuf) -> anyhow::Result<()> {
+fn dev_init(dir: &Path) -> anyhow::Result<()> {
     let pki = DevPki::generate(dir, SystemTime::now())
         .with_context(|| format!("making the development PKI in {}", dir.display()))?;
     for (name, cert) in &pki.certs {
@@ -58,7 +58,7 @@ fn dev_init(dir: &PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list_trust(dir: &PathBuf) -> anyhow::Result<()> {
+fn list_trust(dir: &Path) -> anyhow::Result<()> {
     let (store, warnings) = TrustStore::load(dir)?;
     for anchor in store.anchors() {
         println!(

@@ -187,7 +187,7 @@ fn check_server_name(
 
 fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, ChainFailure> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok((&[], cert)) => Ok(cert),
         Ok(_) => Err(ChainFailure::new(
             SubIndication::FormatFailure,
             format!("{what}: trailing data"),

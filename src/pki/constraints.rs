@@ -103,6 +103,8 @@ pub(crate) fn check_path(path: &[X509Certificate<'_>], at: SystemTime) -> Result
     check_anchor_validity(anchor, at)?;
     check_anchor_path_length(anchor, issued)?;
     profile::check_profile(anchor, Role::Anchor)?;
+    // An anchor that states a keyUsage without keyCertSign did not mean to issue.
+    check_ca_key_usage(anchor)?;
     // An anchor is a CA certificate too: §4.2.1.2 wants its key identifier.
     if !has_subject_key_id(anchor) {
         return Err(constraint(

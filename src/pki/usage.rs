@@ -73,11 +73,7 @@ impl ExtendedKeyUsageValidator for EkuRule {
         let mut present = false;
         for purpose in purposes {
             let oid = purpose?.to_decoded_oid();
-            if self
-                .accepted
-                .iter()
-                .any(|accepted| *accepted == oid.as_slice())
-            {
+            if self.accepted.contains(&oid.as_slice()) {
                 return Ok(());
             }
             present = true;
