@@ -16,6 +16,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+pub mod pki;
 pub mod policy;
 pub mod portal;
 pub mod proxy;

@@ -10,6 +10,7 @@ mod check;
 mod demo;
 mod keys;
 mod oidc;
+mod pki;
 mod policy;
 mod serve;
 mod users;
@@ -78,6 +79,11 @@ pub enum Command {
         #[command(subcommand)]
         command: oidc::OidcCommand,
     },
+    /// Signature PKI (chữ ký số): trust store listing, development test PKI.
+    Pki {
+        #[command(subcommand)]
+        command: pki::PkiCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Policy { command } => return policy::run(command),
         Command::Keys { command } => keys::run(command),
         Command::Oidc { command } => oidc::run(command),
+        Command::Pki { command } => pki::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,584 @@
+//! A development and test PKI shaped like the Vietnamese one, made with rcgen:
+//!
+//! ```text
+//! DIR/trust/public/vnrca-test.pem           Vietnam National Root CA (thử nghiệm)
+//! DIR/trust/government/rootca-cp-test.pem   RootCA chuyên dùng Chính phủ (thử nghiệm)
+//! DIR/intermediates/vnpt-ca-test.pem        VNPT-CA (thử nghiệm), under the public root
+//! DIR/intermediates/cpca-test.pem           CA phục vụ các cơ quan Nhà nước (thử nghiệm), under the government root
+//! DIR/ca-keys/<ca>.key.pem                  the CA keys (to issue more in tests)
+//! DIR/signers/<name>.pem, <name>.key.pem    end entities: certificate, PKCS#8 key
+//! DIR/signers/<name>.chain.pem              certificate + its intermediate (for signing tools)
+//! DIR/crl/<ca>.crl.pem                      CRLs (vnpt-ca-test revokes `revoked`)
+//! ```
+//!
+//! `DIR` is itself a trust-store directory ([`super::TrustStore::load`]). Every key is
+//! RSA-2048 but `ecdsa`'s (P-256). Nothing here is fit for production: the keys are
+//! written unencrypted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, RsaKeySize, SerialNumber,
+};
+use time::OffsetDateTime;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// userId, for `UID=MST:…` / `UID=CCCD:…`.
+const OID_USER_ID: &[u64] = &[0, 9, 2342, 19200300, 100, 1, 1];
+/// id-ce-extKeyUsage.
+const OID_EXT_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
+/// SEQUENCE { id-kp-timeStamping }: rcgen writes EKU non-critical, RFC 3161 wants it critical.
+const TIME_STAMPING_EKU_DER: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevPkiError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("generating {what}: {source}")]
+    Generate {
+        what: String,
+        #[source]
+        source: rcgen::Error,
+    },
+}
+
+/// One generated certificate.
+#[derive(Debug, Clone)]
+pub struct DevCert {
+    pub der: Vec<u8>,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// The CA that issued it (`None` for roots).
+    pub issuer: Option<String>,
+}
+
+/// The generated PKI; certificates by name (`vnrca-test`, `vnpt-ca-test`, `an`, ...).
+#[derive(Debug)]
+pub struct DevPki {
+    pub dir: PathBuf,
+    pub certs: BTreeMap<String, DevCert>,
+}
+
+impl DevPki {
+    pub fn cert(&self, name: &str) -> Option<&DevCert> {
+        self.certs.get(name)
+    }
+
+    /// The DER of `name`, or an empty vector (which validates as FORMAT_FAILURE).
+    pub fn der(&self, name: &str) -> Vec<u8> {
+        self.cert(name)
+            .map(|cert| cert.der.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes the PKI into `dir` (created if needed), valid around `now`.
+    pub fn generate(dir: &Path, now: SystemTime) -> Result<DevPki, DevPkiError> {
+        let mut builder = Builder {
+            dir: dir.to_path_buf(),
+            now,
+            certs: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            params: BTreeMap::new(),
+            next_serial: 0x1000,
+        };
+        builder.build()?;
+        Ok(DevPki {
+            dir: builder.dir,
+            certs: builder.certs,
+        })
+    }
+}
+
+/// The end entities: (name, issuing CA, subject, kind).
+fn signer_specs() -> Vec<Leaf> {
+    let an = Subject::person(
+        "Nguyễn Văn An",
+        "Sở Thông tin và Truyền thông tỉnh Bắc Ninh",
+        "Bắc Ninh",
+        "CCCD:027090001234",
+    );
+    vec![
+        Leaf::signer("an", "vnpt-ca-test", an.clone()),
+        Leaf::signer(
+            "so-tnmt",
+            "cpca-test",
+            Subject::organisation(
+                "Sở Tài nguyên và Môi trường tỉnh Bắc Ninh",
+                "Bắc Ninh",
+                "MST:2300100123",
+            ),
+        ),
+        Leaf::signer(
+            "ubnd",
+            "cpca-test",
+            Subject::organisation(
+                "Ủy ban nhân dân tỉnh Bắc Ninh",
+                "Bắc Ninh",
+                "MST:2300100001",
+            ),
+        ),
+        Leaf {
+            validity: Validity::Expired,
+            ..Leaf::signer(
+                "expired",
+                "vnpt-ca-test",
+                Subject::person(
+                    "Trần Thị Bình",
+                    "Văn phòng UBND tỉnh Bắc Ninh",
+                    "Bắc Ninh",
+                    "CCCD:027190005678",
+                ),
+            )
+        },
+        Leaf {
+            validity: Validity::NotYetValid,
+            ..Leaf::signer(
+                "not-yet-valid",
+                "vnpt-ca-test",
+                Subject::person(
+                    "Lê Văn Cường",
+                    "Sở Nội vụ tỉnh Bắc Ninh",
+                    "Bắc Ninh",
+                    "CCCD:027091009876",
+                ),
+            )
+        },
+        Leaf::signer(
+            "revoked",
+            "vnpt-ca-test",
+            Subject::person(
+                "Phạm Thị Dung",
+                "Sở Tư pháp tỉnh Bắc Ninh",
+                "Bắc Ninh",
+                "CCCD:027192004321",
+            ),
+        ),
+        Leaf {
+            kind: LeafKind::WrongKeyUsage,
+            ..Leaf::signer(
+                "wrong-ku",
+                "vnpt-ca-test",
+                Subject::person(
+                    "Hoàng Văn Em",
+                    "Sở Y tế tỉnh Bắc Ninh",
+                    "Bắc Ninh",
+                    "CCCD:027093002468",
+                ),
+            )
+        },
+        Leaf {
+            kind: LeafKind::Ecdsa,
+            ..Leaf::signer("ecdsa", "vnpt-ca-test", an)
+        },
+        Leaf {
+            kind: LeafKind::Tsa,
+            ..Leaf::signer(
+                "tsa",
+                "vnpt-ca-test",
+                Subject::organisation("VNPT-CA TSA (thử nghiệm)", "Hà Nội", "MST:0100684378"),
+            )
+        },
+        Leaf {
+            kind: LeafKind::Ocsp,
+            ..Leaf::signer(
+                "ocsp-vnpt",
+                "vnpt-ca-test",
+                Subject::organisation("VNPT-CA OCSP (thử nghiệm)", "Hà Nội", "MST:0100684378"),
+            )
+        },
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Subject {
+    common_name: String,
+    organisation: String,
+    locality: String,
+    user_id: String,
+}
+
+impl Subject {
+    fn person(name: &str, organisation: &str, locality: &str, user_id: &str) -> Subject {
+        Subject {
+            common_name: name.into(),
+            organisation: organisation.into(),
+            locality: locality.into(),
+            user_id: user_id.into(),
+        }
+    }
+
+    fn organisation(name: &str, locality: &str, user_id: &str) -> Subject {
+        Subject::person(name, name, locality, user_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeafKind {
+    Signer,
+    WrongKeyUsage,
+    Ecdsa,
+    Tsa,
+    Ocsp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validity {
+    Current,
+    Expired,
+    NotYetValid,
+}
+
+#[derive(Debug, Clone)]
+struct Leaf {
+    name: &'static str,
+    issuer: &'static str,
+    subject: Subject,
+    kind: LeafKind,
+    validity: Validity,
+}
+
+impl Leaf {
+    fn signer(name: &'static str, issuer: &'static str, subject: Subject) -> Leaf {
+        Leaf {
+            name,
+            issuer,
+            subject,
+            kind: LeafKind::Signer,
+            validity: Validity::Current,
+        }
+    }
+}
+
+struct Builder {
+    dir: PathBuf,
+    now: SystemTime,
+    certs: BTreeMap<String, DevCert>,
+    keys: BTreeMap<String, KeyPair>,
+    params: BTreeMap<String, CertificateParams>,
+    next_serial: u64,
+}
+
+impl Builder {
+    fn build(&mut self) -> Result<(), DevPkiError> {
+        self.root(
+            "vnrca-test",
+            "Vietnam National Root CA (thử nghiệm)",
+            "Trung tâm Chứng thực điện tử quốc gia",
+            "trust/public",
+        )?;
+        self.root(
+            "rootca-cp-test",
+            "RootCA chuyên dùng Chính phủ (thử nghiệm)",
+            "Ban Cơ yếu Chính phủ",
+            "trust/government",
+        )?;
+        self.intermediate(
+            "vnpt-ca-test",
+            "VNPT-CA (thử nghiệm)",
+            "VNPT Group",
+            "vnrca-test",
+        )?;
+        self.intermediate(
+            "cpca-test",
+            "CA phục vụ các cơ quan Nhà nước (thử nghiệm)",
+            "Ban Cơ yếu Chính phủ",
+            "rootca-cp-test",
+        )?;
+        for leaf in signer_specs() {
+            self.leaf(&leaf)?;
+        }
+        let revoked = self.serial_of("revoked");
+        self.crl("vnpt-ca-test", revoked)?;
+        self.crl("cpca-test", Vec::new())?;
+        Ok(())
+    }
+
+    fn root(
+        &mut self,
+        name: &str,
+        common_name: &str,
+        organisation: &str,
+        folder: &str,
+    ) -> Result<(), DevPkiError> {
+        let mut params = self.base_params(
+            common_name,
+            organisation,
+            "Hà Nội",
+            self.now - 365 * DAY,
+            self.now + 20 * 365 * DAY,
+        );
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = generate_key(name, false)?;
+        let cert = params.self_signed(&key).map_err(generating(name))?;
+        self.store(
+            name,
+            None,
+            folder,
+            cert.pem(),
+            cert.der().to_vec(),
+            key,
+            params,
+        )
+    }
+
+    fn intermediate(
+        &mut self,
+        name: &str,
+        common_name: &str,
+        organisation: &str,
+        issuer: &str,
+    ) -> Result<(), DevPkiError> {
+        let mut params = self.base_params(
+            common_name,
+            organisation,
+            "Hà Nội",
+            self.now - 300 * DAY,
+            self.now + 10 * 365 * DAY,
+        );
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = generate_key(name, false)?;
+        let cert = self.sign(&params, &key, issuer, name)?;
+        self.store(
+            name,
+            Some(issuer),
+            "intermediates",
+            cert.0,
+            cert.1,
+            key,
+            params,
+        )
+    }
+
+    fn leaf(&mut self, leaf: &Leaf) -> Result<(), DevPkiError> {
+        let (not_before, not_after) = match leaf.validity {
+            Validity::Current => (self.now - 30 * DAY, self.now + 2 * 365 * DAY),
+            Validity::Expired => (self.now - 400 * DAY, self.now - 35 * DAY),
+            Validity::NotYetValid => (self.now + 30 * DAY, self.now + 400 * DAY),
+        };
+        let subject = &leaf.subject;
+        let mut params = self.base_params(
+            &subject.common_name,
+            &subject.organisation,
+            &subject.locality,
+            not_before,
+            not_after,
+        );
+        params.distinguished_name.push(
+            DnType::CustomDnType(OID_USER_ID.to_vec()),
+            subject.user_id.as_str(),
+        );
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = match leaf.kind {
+            LeafKind::WrongKeyUsage => vec![KeyUsagePurpose::KeyEncipherment],
+            LeafKind::Tsa | LeafKind::Ocsp => vec![KeyUsagePurpose::DigitalSignature],
+            _ => vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::ContentCommitment,
+            ],
+        };
+        match leaf.kind {
+            LeafKind::Tsa => {
+                let mut eku = CustomExtension::from_oid_content(
+                    OID_EXT_KEY_USAGE,
+                    TIME_STAMPING_EKU_DER.to_vec(),
+                );
+                eku.set_criticality(true);
+                params.custom_extensions.push(eku);
+            }
+            LeafKind::Ocsp => {
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning]
+            }
+            // As Vietnamese token certificates do: clientAuth + emailProtection.
+            _ => {
+                params.extended_key_usages = vec![
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                    ExtendedKeyUsagePurpose::EmailProtection,
+                ]
+            }
+        }
+        let key = generate_key(leaf.name, leaf.kind == LeafKind::Ecdsa)?;
+        let (pem, der) = self.sign(&params, &key, leaf.issuer, leaf.name)?;
+        let chain_pem = format!("{pem}{}", self.pem_of(leaf.issuer)?);
+        write(
+            &self
+                .dir
+                .join("signers")
+                .join(format!("{}.chain.pem", leaf.name)),
+            chain_pem.as_bytes(),
+        )?;
+        self.store(
+            leaf.name,
+            Some(leaf.issuer),
+            "signers",
+            pem,
+            der,
+            key,
+            params,
+        )
+    }
+
+    fn base_params(
+        &mut self,
+        common_name: &str,
+        organisation: &str,
+        locality: &str,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> CertificateParams {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CountryName, "VN");
+        params
+            .distinguished_name
+            .push(DnType::LocalityName, locality);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organisation);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.not_before = OffsetDateTime::from(not_before);
+        params.not_after = OffsetDateTime::from(not_after);
+        params.serial_number = Some(SerialNumber::from(self.next_serial));
+        params.use_authority_key_identifier_extension = true;
+        self.next_serial += 1;
+        params
+    }
+
+    fn sign(
+        &self,
+        params: &CertificateParams,
+        key: &KeyPair,
+        issuer: &str,
+        name: &str,
+    ) -> Result<(String, Vec<u8>), DevPkiError> {
+        let issuer = self.issuer(issuer)?;
+        let cert = params.signed_by(key, &issuer).map_err(generating(name))?;
+        Ok((cert.pem(), cert.der().to_vec()))
+    }
+
+    fn issuer(&self, name: &str) -> Result<Issuer<'_, &KeyPair>, DevPkiError> {
+        match (self.params.get(name), self.keys.get(name)) {
+            (Some(params), Some(key)) => Ok(Issuer::from_params(params, key)),
+            _ => Err(DevPkiError::Generate {
+                what: name.into(),
+                source: rcgen::Error::CouldNotParseCertificate,
+            }),
+        }
+    }
+
+    fn crl(&mut self, ca: &str, revoked_serials: Vec<u8>) -> Result<(), DevPkiError> {
+        let revoked_certs = match revoked_serials.is_empty() {
+            true => Vec::new(),
+            false => vec![RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&revoked_serials),
+                revocation_time: OffsetDateTime::from(self.now - 2 * DAY),
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+        };
+        let params = CertificateRevocationListParams {
+            this_update: OffsetDateTime::from(self.now - DAY),
+            next_update: OffsetDateTime::from(self.now + 7 * DAY),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.issuer(ca)?)
+            .map_err(generating(ca))?;
+        let pem = crl.pem().map_err(generating(ca))?;
+        write(
+            &self.dir.join("crl").join(format!("{ca}.crl.pem")),
+            pem.as_bytes(),
+        )
+    }
+
+    fn serial_of(&self, name: &str) -> Vec<u8> {
+        self.params
+            .get(name)
+            .and_then(|params| params.serial_number.as_ref())
+            .map(|serial| serial.to_bytes())
+            .unwrap_or_default()
+    }
+
+    fn pem_of(&self, name: &str) -> Result<String, DevPkiError> {
+        let path = self
+            .certs
+            .get(name)
+            .map(|cert| cert.cert_path.clone())
+            .unwrap_or_default();
+        std::fs::read_to_string(&path).map_err(|source| DevPkiError::Io { path, source })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        name: &str,
+        issuer: Option<&str>,
+        folder: &str,
+        pem: String,
+        der: Vec<u8>,
+        key: KeyPair,
+        params: CertificateParams,
+    ) -> Result<(), DevPkiError> {
+        let cert_path = self.dir.join(folder).join(format!("{name}.pem"));
+        let key_folder = match folder {
+            "signers" => "signers",
+            _ => "ca-keys",
+        };
+        let key_path = self.dir.join(key_folder).join(format!("{name}.key.pem"));
+        write(&cert_path, pem.as_bytes())?;
+        write(&key_path, key.serialize_pem().as_bytes())?;
+        self.certs.insert(
+            name.into(),
+            DevCert {
+                der,
+                cert_path,
+                key_path,
+                issuer: issuer.map(str::to_string),
+            },
+        );
+        self.keys.insert(name.into(), key);
+        self.params.insert(name.into(), params);
+        Ok(())
+    }
+}
+
+fn generate_key(name: &str, ecdsa: bool) -> Result<KeyPair, DevPkiError> {
+    let key = match ecdsa {
+        true => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        false => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+    };
+    key.map_err(generating(name))
+}
+
+fn generating(what: &str) -> impl Fn(rcgen::Error) -> DevPkiError + '_ {
+    move |source| DevPkiError::Generate {
+        what: what.to_string(),
+        source,
+    }
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result<(), DevPkiError> {
+    let io = |source| DevPkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, contents).map_err(io)
+}
