@@ -1,5 +1,6 @@
 //! Logout in one place reaches every app: RP-initiated logout and the portal's logout end
-//! the single sign-on session and send back-channel logout tokens.
+//! the single sign-on session and send back-channel logout tokens, or load front-channel
+//! logout pages.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use openidconnect::core::CoreAuthPrompt;
 use openidconnect::TokenResponse as _;
 
 use crate::jose::{now, verify_jws};
-use crate::oidc::{LogoutDelivery, Redirect, World, BYE, CALLBACK, CONG_DVC, QLVB};
+use crate::oidc::{
+    LogoutDelivery, Redirect, World, BYE, CALLBACK, CONG_DVC, QLVB, THU, THU_FRONTCHANNEL,
+};
 use crate::relying_party::Rp;
 use crate::support::browser::Browser;
 use crate::{audiences, code_flow, Signed};
@@ -144,4 +147,62 @@ fn portal_logout_sends_the_back_channel_logout_token_too() {
     let deliveries = world.logouts.wait_for(1, PATIENCE);
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_logout_token(&qlvb, &world, &deliveries[0], QLVB, &signed);
+}
+
+#[test]
+fn portal_logout_loads_the_front_channel_logout_page_of_a_client_that_asks_for_it() {
+    let world = World::start();
+    let thu = world.rp(THU);
+    let browser = world.browser();
+    let signed = code_flow(&world, &thu, &browser, &["profile"], "ttbinh");
+    let sid = signed
+        .claims
+        .additional_claims()
+        .sid
+        .clone()
+        .expect("sid in the ID token");
+
+    let logout = format!("{}/.govgate/logout", world.issuer);
+    let confirm = browser.get(&logout);
+    let csrf = confirm.form_field("csrf").expect("logout form csrf");
+    let done = browser.post_form(&logout, &[("csrf", &csrf), ("lang", "vi")]);
+    assert_eq!(done.status, 200, "{done:?}");
+    // OIDC Front-Channel Logout 1.0 §2–3: an invisible iframe of the client's URI with iss and sid.
+    let frame = done
+        .body
+        .split("<iframe src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no front-channel iframe: {}", done.body))
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let (uri, query) = frame.split_once('?').expect("iss and sid parameters");
+    assert_eq!(uri, THU_FRONTCHANNEL);
+    let parameters: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        parameters.contains(&("iss".into(), world.issuer.clone())),
+        "{parameters:?}"
+    );
+    assert!(parameters.contains(&("sid".into(), sid)), "{parameters:?}");
+    // The page may frame that origin and nothing else.
+    let policy = done.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("frame-src http://127.0.0.1:9997"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_no_session(&thu, &browser);
+    // Front-channel only: no back-channel token for this client.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        world
+            .logouts
+            .received()
+            .iter()
+            .all(|d| !d.path.contains(THU)),
+        "{:?}",
+        world.logouts.received()
+    );
 }

@@ -40,6 +40,10 @@ pub const DONG_BO_SECRET: &str = "dong-bo-bi-mat-khong-duoc-lo-0123456789abc";
 pub const DONG_BO_NGAN: &str = "dong-bo-ngan";
 /// A system client whose tokens are for another app (`aud` = `thu-dien-tu`).
 pub const DONG_BO_MAIL: &str = "dong-bo-mail";
+/// Webmail: front-channel logout only (OIDC Front-Channel Logout 1.0).
+pub const THU: &str = "thu-dien-tu";
+pub const THU_CALLBACK: &str = "http://127.0.0.1:9997/cb";
+pub const THU_FRONTCHANNEL: &str = "http://127.0.0.1:9997/fc-logout";
 pub const KHACH: &str = "khach";
 pub const KHACH_SECRET: &str = "khach-bi-mat-khong-duoc-lo-0123456789abcdef";
 pub const KY_SO: &str = "ky-so";
@@ -147,6 +151,7 @@ impl World {
         let (secret, redirect) = match client {
             QLVB => (Some(QLVB_SECRET), CALLBACK),
             CONG_DVC => (Some(CONG_DVC_SECRET), CONG_CALLBACK),
+            THU => (Some(CONG_DVC_SECRET), THU_CALLBACK),
             DONG_BO | DONG_BO_NGAN | DONG_BO_MAIL => (Some(DONG_BO_SECRET), CALLBACK),
             KHACH => (Some(KHACH_SECRET), CALLBACK),
             _ => (None, CALLBACK),
@@ -484,6 +489,17 @@ app = "qlvb"
 backchannel_logout_uri = "@BACKCHANNEL_CONG@"
 
 [[oidc.clients]]
+id = "thu-dien-tu"
+name = "Thư điện tử"
+first_party = true
+secret_sha256 = "@CONG_SHA@"
+redirect_uris = ["@THU_CALLBACK@"]
+grant_types = ["authorization_code"]
+scopes = ["openid", "profile"]
+app = "qlvb"
+frontchannel_logout_uri = "@THU_FRONTCHANNEL@"
+
+[[oidc.clients]]
 id = "dong-bo"
 name = "Đồng bộ văn bản"
 auth_method = "client_secret_basic"
@@ -553,6 +569,8 @@ accept_bearer = true
         .replace("@KHACH_SHA@", &sha256_hex(KHACH_SECRET))
         .replace("@CALLBACK@", CALLBACK)
         .replace("@CONG_CALLBACK@", CONG_CALLBACK)
+        .replace("@THU_CALLBACK@", THU_CALLBACK)
+        .replace("@THU_FRONTCHANNEL@", THU_FRONTCHANNEL)
         .replace("@BYE@", BYE)
         .replace("@BACKCHANNEL_QLVB@", &logouts.url(QLVB))
         .replace("@BACKCHANNEL_CONG@", &logouts.url(CONG_DVC))
