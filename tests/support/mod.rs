@@ -5,12 +5,29 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-/// A loopback port that was free a moment ago.
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768–60999), which
+/// `bind(…:0)` draws from.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port that was free a moment ago, for a server a test starts later.
+///
+/// Not from the ephemeral range: between this check and the server's own bind, another
+/// test's `bind(127.0.0.1:0)` (the in-process demo apps, a receiver) could be handed the
+/// same port, and the browser would then talk to the wrong server (seen once in CI). A
+/// per-process counter keeps the tests of one binary from picking the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = TEST_PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}")
 }
 
 /// Waits until something accepts TCP connections on `addr`, or panics after `timeout`.
