@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
+
+use super::report::rfc3339;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::x509::X509Name;
 
@@ -89,8 +91,4 @@ fn user_ids(name: &X509Name<'_>) -> Vec<String> {
         .filter(|attribute| attribute.attr_type().to_id_string() == OID_USER_ID)
         .filter_map(|attribute| attribute.as_str().ok().map(str::to_string))
         .collect()
-}
-
-fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&humantime::format_rfc3339_seconds(*time).to_string())
 }

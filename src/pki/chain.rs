@@ -20,7 +20,7 @@ use x509_parser::certificate::X509Certificate;
 use super::algorithms::VERIFIABLE;
 use super::certificate::CertificateInfo;
 use super::constraints;
-use super::report::{ChainFailure, SubIndication};
+use super::report::{ChainFailure, RevocationStatus, SubIndication};
 use super::trust::TrustStore;
 use super::usage::{self, EkuRule};
 use super::{ChainRequest, ValidChain};
@@ -140,9 +140,10 @@ impl TrustStore {
             request.policy.check(cert, index == last)?;
         }
         constraints::check_path(&parsed, request.at)?;
-        if let Some(revocation) = request.revocation {
-            revocation.check(&ders, request.at)?;
-        }
+        let revocation = match request.revocation {
+            Some(revocation) => revocation.check(&ders, request.at)?,
+            None => RevocationStatus::NotChecked,
+        };
         Ok(ValidChain {
             certificates: ders
                 .iter()
@@ -150,6 +151,7 @@ impl TrustStore {
                 .map(|(der, cert)| CertificateInfo::from_parsed(der, cert))
                 .collect(),
             trust_list: self.anchors[anchor_index].list.clone(),
+            revocation,
         })
     }
 

@@ -9,7 +9,9 @@
 //! Rooms: [`trust`] loads and holds anchors and intermediates, [`bundle`] decodes
 //! PEM / DER / PKCS#7 files, [`chain`] builds and checks paths, [`crypto_policy`]
 //! decides which algorithms and key sizes are acceptable, [`certificate`] reads the
-//! fields a report shows, [`report`] is the EN 319 102-1 vocabulary, [`dev`] makes a
+//! fields a report shows, [`report`] is the EN 319 102-1 vocabulary and the reports,
+//! [`digest`] hashes signed content (streaming), [`context`] is what one verification run
+//! is checked against, [`dev`] makes a
 //! test PKI shaped like the Vietnamese one.
 
 pub mod algorithms;
@@ -17,8 +19,10 @@ pub mod bundle;
 pub mod certificate;
 pub mod chain;
 mod constraints;
+pub mod context;
 pub mod crypto_policy;
 pub mod dev;
+pub mod digest;
 mod profile;
 pub mod report;
 pub mod trust;
@@ -27,8 +31,13 @@ mod usage;
 use std::time::SystemTime;
 
 pub use certificate::CertificateInfo;
+pub use context::VerifyContext;
 pub use crypto_policy::CryptoPolicy;
-pub use report::{ChainFailure, Indication, SubIndication};
+pub use digest::{DigestAlgorithm, SignedContent, StreamedContent};
+pub use report::{
+    ChainFailure, DocumentFormat, DocumentReport, Indication, RevocationStatus, SignatureReport,
+    SubIndication,
+};
 pub use trust::{LoadWarning, PkiError, TrustStore};
 
 /// What the validated certificate is going to be trusted for. Decides the key usage
@@ -84,10 +93,12 @@ impl<'a> ChainRequest<'a> {
 }
 
 /// The extension point for revocation (CRL, OCSP): called once a path has passed every
-/// other check, with the path's DER certificates leaf first, anchor last. An `Err`
-/// rejects the path (REVOKED, REVOKED_NO_POE, TRY_LATER, ...).
-pub trait RevocationCheck {
-    fn check(&self, path: &[&[u8]], at: SystemTime) -> Result<(), ChainFailure>;
+/// other check, with the path's DER certificates leaf first, anchor last, and the
+/// validation time. `Ok` says what was established and from where (a certificate
+/// revoked only *after* `at` is not revoked at `at`); an `Err` rejects the path
+/// (REVOKED, REVOKED_NO_POE, TRY_LATER, ...).
+pub trait RevocationCheck: Send + Sync {
+    fn check(&self, path: &[&[u8]], at: SystemTime) -> Result<RevocationStatus, ChainFailure>;
 }
 
 /// A path that passed validation.
@@ -97,4 +108,6 @@ pub struct ValidChain {
     pub certificates: Vec<CertificateInfo>,
     /// The name of the trust list whose anchor ended the path (`public`, `government`, ...).
     pub trust_list: String,
+    /// What revocation checking established for the path.
+    pub revocation: RevocationStatus,
 }
