@@ -45,12 +45,8 @@ impl VerifyContext {
         usage: Usage,
     ) -> ChainRequest<'a> {
         ChainRequest {
-            leaf,
-            intermediates,
-            at,
-            usage,
-            policy: &self.policy,
             revocation: self.revocation.as_deref(),
+            ..ChainRequest::new(leaf, intermediates, at, usage, &self.policy)
         }
     }
 }
