@@ -12,6 +12,7 @@ mod oidc;
 mod policy;
 mod portal;
 mod session;
+mod signatures;
 mod structure;
 mod types;
 mod units;
@@ -29,6 +30,7 @@ pub use oidc::{
     ClientAuthMethod, GrantType, OidcClientConfig, OidcConfig, SigningAlg, MIN_CLIENT_SECRET_CHARS,
 };
 pub use policy::PolicyConfig;
+pub use signatures::{SignatureGuardConfig, SignaturesConfig};
 pub use portal::{IdentityHeadersConfig, PortalConfig};
 pub use types::*;
 pub use units::{ByteSize, Seconds};

@@ -23,8 +23,10 @@ pub mod context;
 pub mod crypto_policy;
 pub mod dev;
 pub mod digest;
+pub mod document;
 mod profile;
 pub mod report;
+pub mod text;
 pub mod trust;
 mod usage;
 
