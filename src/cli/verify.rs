@@ -162,7 +162,8 @@ fn verify_detached(ctx: &VerifyContext, signature: &Path, content: &Path) -> Doc
 fn verify_files(ctx: &VerifyContext, files: &[PathBuf]) -> Vec<DocumentReport> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<DocumentReport>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<DocumentReport>>> =
+        files.iter().map(|_| Mutex::new(None)).collect();
     let progress = Progress::new(files.len());
     let workers = std::thread::available_parallelism()
         .map(usize::from)
@@ -170,16 +171,14 @@ fn verify_files(ctx: &VerifyContext, files: &[PathBuf]) -> Vec<DocumentReport> {
         .min(files.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(path), Some(slot)) = (files.get(index), slots.get(index)) else {
-                        break;
-                    };
-                    let report = verify_file(ctx, path);
-                    *slot.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(report);
-                    progress.advance(done.fetch_add(1, Ordering::Relaxed) + 1, path);
-                }
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(path), Some(slot)) = (files.get(index), slots.get(index)) else {
+                    break;
+                };
+                let report = verify_file(ctx, path);
+                *slot.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(report);
+                progress.advance(done.fetch_add(1, Ordering::Relaxed) + 1, path);
             });
         }
     });

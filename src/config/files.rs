@@ -124,7 +124,10 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
     if let Some(signatures) = &config.signatures {
         let path = KeyPath::of("signatures");
         if !signatures.trust_dir.is_dir() {
-            let message = format!("{} is not a trust-store directory", signatures.trust_dir.display());
+            let message = format!(
+                "{} is not a trust-store directory",
+                signatures.trust_dir.display()
+            );
             reporter.at(&path.key("trust_dir"), message);
         }
         for (index, crl) in signatures.crls.iter().enumerate() {

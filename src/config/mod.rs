@@ -30,8 +30,8 @@ pub use oidc::{
     ClientAuthMethod, GrantType, OidcClientConfig, OidcConfig, SigningAlg, MIN_CLIENT_SECRET_CHARS,
 };
 pub use policy::PolicyConfig;
-pub use signatures::{SignatureGuardConfig, SignaturesConfig};
 pub use portal::{IdentityHeadersConfig, PortalConfig};
+pub use signatures::{SignatureGuardConfig, SignaturesConfig};
 pub use types::*;
 pub use units::{ByteSize, Seconds};
 pub use {

@@ -88,7 +88,10 @@ pub(crate) fn validate(config: &Config, reporter: &mut Reporter<'_>) {
         }
         for (i, method) in guard.methods.iter().enumerate() {
             if http::Method::from_bytes(method.as_bytes()).is_err() || method.is_empty() {
-                reporter.at(&path.key("methods").index(i), format!("{method:?} is not an HTTP method"));
+                reporter.at(
+                    &path.key("methods").index(i),
+                    format!("{method:?} is not an HTTP method"),
+                );
             }
         }
         for (i, prefix) in guard.paths.iter().enumerate() {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::certificate::CertificateInfo;
-use super::report::{DocumentReport, Indication, RevocationStatus, SignatureReport};
+use super::report::{standard_code, DocumentReport, Indication, RevocationStatus, SignatureReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReportLanguage {
@@ -116,7 +116,10 @@ pub fn render(report: &DocumentReport, language: ReportLanguage) -> String {
         "{}: {} ({})",
         report.document,
         verdict(words, report.indication),
-        indication_code(report.indication, report.sub_indication.map(code).as_deref())
+        indication_code(
+            report.indication,
+            report.sub_indication.as_ref().map(standard_code).as_deref()
+        )
     );
     for error in &report.errors {
         let _ = writeln!(out, "  {}: {error}", words.errors);
@@ -139,7 +142,11 @@ fn render_signature(out: &mut String, words: &Words, number: usize, signature: &
         verdict(words, signature.indication),
         indication_code(
             signature.indication,
-            signature.sub_indication.map(code).as_deref()
+            signature
+                .sub_indication
+                .as_ref()
+                .map(standard_code)
+                .as_deref()
         )
     );
     if let Some(signer) = &signature.signer {
@@ -159,12 +166,20 @@ fn render_signature(out: &mut String, words: &Words, number: usize, signature: &
             time_text(timestamp.time),
             indication_code(
                 timestamp.indication,
-                timestamp.sub_indication.map(code).as_deref()
+                timestamp
+                    .sub_indication
+                    .as_ref()
+                    .map(standard_code)
+                    .as_deref()
             )
         );
         line(out, words.timestamp, &value);
     }
-    line(out, words.validated_at, &time_text(signature.validation_time));
+    line(
+        out,
+        words.validated_at,
+        &time_text(signature.validation_time),
+    );
     if let Some(list) = &signature.trust_list {
         line(out, words.trust_list, list);
     }
@@ -225,18 +240,10 @@ fn verdict(words: &Words, indication: Indication) -> &'static str {
 
 /// `TOTAL_FAILED/HASH_FAILURE`, in the standard's spelling.
 fn indication_code(indication: Indication, sub: Option<&str>) -> String {
-    let main = code(indication);
+    let main = standard_code(&indication);
     match sub {
         Some(sub) => format!("{main}/{sub}"),
         None => main,
-    }
-}
-
-/// The serde spelling of a unit enum value (`TOTAL_PASSED`).
-fn code<T: serde::Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        _ => String::new(),
     }
 }
 
@@ -302,7 +309,10 @@ mod tests {
     #[test]
     fn english_is_available() {
         let text = render(&report(), ReportLanguage::from_code("EN"));
-        assert!(text.contains("INVALID (TOTAL_FAILED/HASH_FAILURE)"), "{text}");
+        assert!(
+            text.contains("INVALID (TOTAL_FAILED/HASH_FAILURE)"),
+            "{text}"
+        );
         assert!(text.contains("Signer: Nguyễn Văn An"), "{text}");
         assert!(text.contains("Signature 1 — PDF field Signature1: VALID (TOTAL_PASSED)"));
     }
