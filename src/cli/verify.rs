@@ -154,7 +154,7 @@ fn verify_detached(ctx: &VerifyContext, signature: &Path, content: &Path) -> Doc
         Err(error) => return unreadable(&name, &error),
     };
     // The content is streamed through the digests: a 1 GB file costs no memory.
-    let mut streamed = StreamedContent::new(std::io::BufReader::with_capacity(0, file));
+    let mut streamed = StreamedContent::new(file);
     verify_document(ctx, &signature_bytes, Some(&mut streamed), &name)
 }
 
