@@ -18,6 +18,7 @@ pub mod algorithms;
 pub mod bundle;
 pub mod certificate;
 pub mod chain;
+pub mod cms;
 mod constraints;
 pub mod context;
 pub mod crypto_policy;

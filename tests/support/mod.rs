@@ -52,6 +52,7 @@ pub fn eventually(what: &str, patience: Duration, mut check: impl FnMut() -> boo
 }
 
 pub mod browser;
+pub mod cms;
 pub mod demo;
 pub mod gateway;
 pub mod nginx;
