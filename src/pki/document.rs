@@ -71,8 +71,13 @@ fn verify_nested(
             ),
         );
     }
-    let _ = depth;
-    not_built_in(name, format)
+    match format {
+        DocumentFormat::Cms => super::cms::verify_cms(ctx, bytes, detached, name),
+        other => {
+            let _ = depth;
+            not_built_in(name, other)
+        }
+    }
 }
 
 /// A format whose verifier this build does not have yet.
