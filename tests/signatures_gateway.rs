@@ -7,12 +7,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::SystemTime;
 
 use govgate::demo::{DemoApps, RequestSeen};
-use govgate::pki::dev::DevPki;
 use support::browser::{Browser, Page};
+use support::cms::CmsFixture;
 use support::gateway::Gateway;
 
 const PORTAL: &str = "http://sso.namdinh.gov.vn";
@@ -21,7 +19,8 @@ const VERIFY: &str = "/api/v1/signatures/verify";
 
 struct Setup {
     gateway: Gateway,
-    pki: DevPki,
+    /// The development PKI the gateway trusts, and openssl signing with it.
+    cms: CmsFixture,
     work: tempfile::TempDir,
     _demo: DemoApps,
 }
@@ -43,7 +42,7 @@ fn setup() -> Setup {
     }
     std::fs::write(policies.join("routes.toml"), "").unwrap();
     std::fs::write(policies.join("lien-thong.cedar"), LIEN_THONG_POLICY).unwrap();
-    let pki = DevPki::generate(&dir.path().join("pki"), SystemTime::now()).unwrap();
+    let cms = CmsFixture::new();
     let config = format!(
         r#"
 [portal]
@@ -55,7 +54,7 @@ path = "users.toml"
 [policy]
 dir = "policies"
 [signatures]
-trust_dir = "pki"
+trust_dir = {trust_dir:?}
 max_document = "1MiB"
 
 [[apps]]
@@ -68,12 +67,13 @@ access = "public"
 paths = ["/nhan"]
 trust_lists = ["public"]
 "#,
-        upstream = demo.one_stop_shop
+        upstream = demo.one_stop_shop,
+        trust_dir = cms.pki.dir,
     );
     let gateway = Gateway::start_in(dir, &config);
     Setup {
         gateway,
-        pki,
+        cms,
         work: tempfile::tempdir().unwrap(),
         _demo: demo,
     }
@@ -103,48 +103,12 @@ impl Setup {
         path
     }
 
-    /// The PEM of the CA that issued DevPki certificate `name`.
-    fn intermediate_of(&self, name: &str) -> PathBuf {
-        let issuer = self
-            .pki
-            .cert(name)
-            .and_then(|cert| cert.issuer.clone())
-            .unwrap();
-        self.pki.cert(&issuer).unwrap().cert_path.clone()
-    }
-
-    /// `openssl cms -sign` by DevPki signer `signer` over `content`: attached
+    /// `openssl cms -sign` by dev signer `signer` over `content`, attached
     /// (`-nodetach`) or detached, DER.
     fn cms_sign(&self, signer: &str, content: &Path, attached: bool) -> PathBuf {
-        let signers = self.pki.dir.join("signers");
-        let out = self.work.path().join(format!("{signer}-{attached}.p7s"));
-        let mut command = Command::new("openssl");
-        command
-            .args([
-                "cms", "-sign", "-binary", "-outform", "DER", "-md", "sha256",
-            ])
-            .arg("-in")
-            .arg(content)
-            .arg("-signer")
-            .arg(signers.join(format!("{signer}.pem")))
-            .arg("-inkey")
-            .arg(signers.join(format!("{signer}.key.pem")))
-            .arg("-certfile")
-            .arg(self.intermediate_of(signer))
-            .arg("-out")
-            .arg(&out);
-        if attached {
-            command.arg("-nodetach");
-        }
-        let output = command
-            .output()
-            .expect("openssl is installed by scripts/test");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        out
+        let out = format!("{signer}-{attached}.p7s");
+        let mode: &[&str] = if attached { &["-nodetach"] } else { &[] };
+        self.cms.sign(&out, content, &self.cms.signer(signer), mode)
     }
 }
 
