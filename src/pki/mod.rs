@@ -25,6 +25,7 @@ pub mod dev;
 pub mod digest;
 mod profile;
 pub mod report;
+pub mod revocation;
 pub mod trust;
 mod usage;
 
