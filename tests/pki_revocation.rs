@@ -2,9 +2,9 @@
 //! requests, so caching is seen), an `openssl ocsp` responder on loopback with
 //! vnpt-ca-test's delegated responder `ocsp-vnpt`, local CRL files, offline mode.
 
-mod support;
 #[path = "support/revocation.rs"]
 mod revocation_support;
+mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -15,7 +15,9 @@ use govgate::pki::{
     ChainFailure, ChainRequest, CryptoPolicy, RevocationStatus, SubIndication, TrustStore, Usage,
     ValidChain,
 };
-use revocation_support::{record_ocsp_response, write_index, BodyServer, IndexEntry, OcspResponder};
+use revocation_support::{
+    record_ocsp_response, write_index, BodyServer, IndexEntry, OcspResponder,
+};
 use support::free_port;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -175,7 +177,10 @@ fn revoked_by_crl_fails_totally() {
     let checker = checker(online(false));
     let failure = failure(scenario.validate(&checker, "revoked", scenario.now));
     assert_eq!(failure.sub_indication, SubIndication::Revoked, "{failure}");
-    assert!(failure.detail.contains("/crl/vnpt-ca-test.crl"), "{failure}");
+    assert!(
+        failure.detail.contains("/crl/vnpt-ca-test.crl"),
+        "{failure}"
+    );
 }
 
 #[test]
@@ -184,14 +189,17 @@ fn revoked_after_the_validation_time_passes() {
     let checker = checker(online(false));
     // A timestamp proved the signature a day old; the revocation came three hours ago.
     let proven = scenario.now - DAY;
-    let chain = scenario.validate(&checker, "revoked-later", proven).unwrap();
+    let chain = scenario
+        .validate(&checker, "revoked-later", proven)
+        .unwrap();
     let revoked_at = scenario.pki.revoked_at("revoked-later").unwrap();
     match &chain.revocation {
         RevocationStatus::RevokedAfterValidationTime {
             revoked_at: reported,
             sources,
         } => {
-            let seconds = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+            let seconds =
+                |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
             assert_eq!(seconds(*reported), seconds(revoked_at));
             assert_eq!(sources.len(), 2);
         }
@@ -270,7 +278,9 @@ fn ocsp_signed_by_an_unauthorised_certificate_is_rejected() {
     // `an` is issued by the same CA but has no id-kp-OCSPSigning.
     let _responder = scenario.start_responder("an");
     // No CRL of vnpt-ca-test to fall back on.
-    scenario.crl_server.route("/crl/vnpt-ca-test.crl", b"gone".to_vec());
+    scenario
+        .crl_server
+        .route("/crl/vnpt-ca-test.crl", b"gone".to_vec());
     let checker = checker(online(true));
     let failure = failure(scenario.validate(&checker, "an", scenario.now));
     assert_eq!(failure.sub_indication, SubIndication::TryLater, "{failure}");
@@ -320,7 +330,9 @@ fn replayed_or_nonceless_ocsp_responses_are_rejected() {
     record_ocsp_response(&responder.base_url(), &issuer, &an, &with_nonce, true);
     record_ocsp_response(&responder.base_url(), &issuer, &an, &without_nonce, false);
     drop(responder);
-    scenario.crl_server.route("/crl/vnpt-ca-test.crl", b"gone".to_vec());
+    scenario
+        .crl_server
+        .route("/crl/vnpt-ca-test.crl", b"gone".to_vec());
     let checker = checker(online(true));
     for (recording, why) in [
         (&with_nonce, "another nonce"),
@@ -354,7 +366,10 @@ fn a_tampered_crl_is_not_accepted() {
     let checker = checker(online(false));
     let failure = failure(scenario.validate(&checker, "revoked", scenario.now));
     assert_eq!(failure.sub_indication, SubIndication::TryLater, "{failure}");
-    assert!(failure.detail.contains("signature does not verify"), "{failure}");
+    assert!(
+        failure.detail.contains("signature does not verify"),
+        "{failure}"
+    );
     // A refused CRL is not cached: the next check downloads it again.
     let before = scenario.crl_server.requests();
     assert!(scenario.validate(&checker, "an", scenario.now).is_err());
@@ -384,7 +399,10 @@ fn a_crl_of_another_issuer_is_not_used() {
     let checker = checker(online(false));
     let failure = failure(scenario.validate(&checker, "revoked", scenario.now));
     assert_eq!(failure.sub_indication, SubIndication::TryLater);
-    assert!(failure.detail.contains("not the certificate's issuer"), "{failure}");
+    assert!(
+        failure.detail.contains("not the certificate's issuer"),
+        "{failure}"
+    );
 }
 
 #[test]
@@ -397,9 +415,16 @@ fn offline_without_local_crls_is_try_later_and_silent() {
     });
     let failure = failure(scenario.validate(&checker, "an", scenario.now));
     assert_eq!(failure.sub_indication, SubIndication::TryLater);
-    assert_eq!(failure.indication(), govgate::pki::Indication::Indeterminate);
+    assert_eq!(
+        failure.indication(),
+        govgate::pki::Indication::Indeterminate
+    );
     assert!(failure.detail.contains("offline"), "{failure}");
-    assert_eq!(scenario.crl_server.requests(), 0, "no network in offline mode");
+    assert_eq!(
+        scenario.crl_server.requests(),
+        0,
+        "no network in offline mode"
+    );
 }
 
 #[test]

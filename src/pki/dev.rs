@@ -29,9 +29,8 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
-    CustomExtension, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
-    RevokedCertParams, RsaKeySize, SerialNumber,
+    CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevocationReason, RevokedCertParams, RsaKeySize, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -494,10 +493,12 @@ impl Builder {
             }
             LeafKind::Ocsp => {
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-                params.custom_extensions.push(CustomExtension::from_oid_content(
-                    OID_OCSP_NOCHECK,
-                    vec![0x05, 0x00],
-                ));
+                params
+                    .custom_extensions
+                    .push(CustomExtension::from_oid_content(
+                        OID_OCSP_NOCHECK,
+                        vec![0x05, 0x00],
+                    ));
             }
             // As Vietnamese token certificates do: clientAuth + emailProtection.
             _ => {
@@ -593,10 +594,12 @@ impl Builder {
         }
         if let (Some(base), true) = (&self.options.ocsp_base_url, end_entity) {
             let url = format!("{base}/ocsp/{issuer}");
-            params.custom_extensions.push(CustomExtension::from_oid_content(
-                OID_AUTHORITY_INFO_ACCESS,
-                ocsp_access_der(&url)?,
-            ));
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    OID_AUTHORITY_INFO_ACCESS,
+                    ocsp_access_der(&url)?,
+                ));
         }
         Ok(())
     }

@@ -86,11 +86,7 @@ impl Drop for BodyServer {
     }
 }
 
-fn answer(
-    mut stream: TcpStream,
-    routes: &Mutex<HashMap<String, Vec<u8>>>,
-    requests: &AtomicUsize,
-) {
+fn answer(mut stream: TcpStream, routes: &Mutex<HashMap<String, Vec<u8>>>, requests: &AtomicUsize) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut request = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -179,7 +175,14 @@ impl OcspResponder {
         let child = Command::new("openssl")
             .arg("ocsp")
             .args(["-index", &path(index), "-port", &port.to_string()])
-            .args(["-CA", &path(ca), "-rsigner", &path(signer), "-rkey", &path(key)])
+            .args([
+                "-CA",
+                &path(ca),
+                "-rsigner",
+                &path(signer),
+                "-rkey",
+                &path(key),
+            ])
             .args(["-ndays", "1"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -140,16 +140,23 @@ impl Crl {
             why,
         };
         if self.issuer != cert.issuer().as_raw() || self.issuer != issuer.subject().as_raw() {
-            return Err(not_applicable("the CRL issuer is not the certificate's issuer"));
+            return Err(not_applicable(
+                "the CRL issuer is not the certificate's issuer",
+            ));
         }
-        self.scope.covers(cert).map_err(|why| not_applicable(&why))?;
+        self.scope
+            .covers(cert)
+            .map_err(|why| not_applicable(&why))?;
         if let Ok(Some(usage)) = issuer.key_usage() {
             if !usage.value.crl_sign() {
-                return Err(refused("the issuer's keyUsage does not allow cRLSign".into()));
+                return Err(refused(
+                    "the issuer's keyUsage does not allow cRLSign".into(),
+                ));
             }
         }
         let parts = signed::split_signed(&self.der).map_err(|e| refused(e.to_string()))?;
-        signed::verify(&parts, issuer.public_key().raw, policy).map_err(|e| refused(e.to_string()))?;
+        signed::verify(&parts, issuer.public_key().raw, policy)
+            .map_err(|e| refused(e.to_string()))?;
         if self.this_update > now + CLOCK_SKEW {
             return Err(refused(format!(
                 "thisUpdate {} is in the future",
@@ -364,6 +371,8 @@ mod tests {
     fn pem_files_may_hold_several_crls() {
         let pem = "-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n";
         assert_eq!(decode_crls(pem.as_bytes()).unwrap().len(), 2);
-        assert!(decode_crls(b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            decode_crls(b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n").is_err()
+        );
     }
 }

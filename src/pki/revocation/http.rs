@@ -201,8 +201,8 @@ fn parse_response(url: &str, mut response: Vec<u8>, limit: usize) -> Result<Vec<
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
         .ok_or_else(|| protocol("no end of headers"))?;
-    let head = std::str::from_utf8(&response[..head_end])
-        .map_err(|_| protocol("headers are not text"))?;
+    let head =
+        std::str::from_utf8(&response[..head_end]).map_err(|_| protocol("headers are not text"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line
@@ -243,7 +243,9 @@ fn parse_response(url: &str, mut response: Vec<u8>, limit: usize) -> Result<Vec<
         });
     }
     match content_length {
-        Some(length) if length != body.len() => Err(protocol("body shorter or longer than Content-Length")),
+        Some(length) if length != body.len() => {
+            Err(protocol("body shorter or longer than Content-Length"))
+        }
         _ => Ok(body),
     }
 }
@@ -257,7 +259,12 @@ mod tests {
         let client = HttpClient {
             timeout: Duration::from_secs(1),
         };
-        for url in ["https://ca.example/crl", "ldap://ca.example/cn=x", "file:///etc/passwd", "nonsense"] {
+        for url in [
+            "https://ca.example/crl",
+            "ldap://ca.example/cn=x",
+            "file:///etc/passwd",
+            "nonsense",
+        ] {
             assert!(matches!(
                 client.get(url, 10),
                 Err(HttpError::Unsupported(_))

@@ -205,7 +205,9 @@ impl RevocationChecker {
         if reasons.is_empty() {
             reasons.push(match self.config.offline {
                 true => "offline, and no local CRL of its issuer".into(),
-                false => "no local CRL of its issuer, no distribution point, no OCSP responder".into(),
+                false => {
+                    "no local CRL of its issuer, no distribution point, no OCSP responder".into()
+                }
             });
         }
         Err(reasons)
@@ -227,12 +229,17 @@ impl RevocationChecker {
             max_age: self.config.ocsp_max_age,
             policy: self.config.policy,
         };
-        for url in ocsp::responder_urls(cert).iter().take(MAX_URLS_PER_CERTIFICATE) {
+        for url in ocsp::responder_urls(cert)
+            .iter()
+            .take(MAX_URLS_PER_CERTIFICATE)
+        {
             match ocsp::ask(&self.http, url, cert, issuer, &settings, now) {
                 Ok(answer) => match answer.status {
                     OcspStatus::Good => return Some(finding(None, answer.source)),
                     OcspStatus::Revoked(entry) => return Some(finding(Some(entry), answer.source)),
-                    OcspStatus::Unknown => reasons.push(format!("{}: status unknown", answer.source)),
+                    OcspStatus::Unknown => {
+                        reasons.push(format!("{}: status unknown", answer.source))
+                    }
                 },
                 Err(why) => reasons.push(format!("OCSP {url}: {why}")),
             }

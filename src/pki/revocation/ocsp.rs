@@ -21,8 +21,8 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus,
-    Request, ResponderId, SingleResponse, TbsRequest, Version,
+    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
+    ResponderId, SingleResponse, TbsRequest, Version,
 };
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
@@ -109,10 +109,16 @@ pub(crate) fn ask(
     };
     let request = request_der(&cert_id, nonce.as_deref())?;
     let body = http
-        .post(url, "application/ocsp-request", &request, MAX_RESPONSE_BYTES)
+        .post(
+            url,
+            "application/ocsp-request",
+            &request,
+            MAX_RESPONSE_BYTES,
+        )
         .map_err(|error| error.to_string())?;
     let basic_der = basic_response(&body)?;
-    let basic = BasicOcspResponse::from_der(&basic_der).map_err(|e| format!("basic response: {e}"))?;
+    let basic =
+        BasicOcspResponse::from_der(&basic_der).map_err(|e| format!("basic response: {e}"))?;
     let responder = verify_signer(&basic, &basic_der, issuer, settings, now)?;
     check_nonce(&basic, nonce.as_deref())?;
     let single = matching_response(&basic, &cert_id)?;
@@ -200,7 +206,8 @@ fn request_der(cert_id: &CertId, nonce: Option<&[u8]>) -> Result<Vec<u8>, String
 
 /// The BasicOCSPResponse DER inside a successful OCSPResponse.
 fn basic_response(body: &[u8]) -> Result<Vec<u8>, String> {
-    let response = OcspResponse::from_der(body).map_err(|e| format!("not an OCSP response: {e}"))?;
+    let response =
+        OcspResponse::from_der(body).map_err(|e| format!("not an OCSP response: {e}"))?;
     if response.response_status != OcspResponseStatus::Successful {
         return Err(format!("responder answered {:?}", response.response_status));
     }
@@ -208,7 +215,10 @@ fn basic_response(body: &[u8]) -> Result<Vec<u8>, String> {
         .response_bytes
         .ok_or("successful response without responseBytes")?;
     if bytes.response_type != ID_PKIX_OCSP_BASIC {
-        return Err(format!("response type {} is not basic", bytes.response_type));
+        return Err(format!(
+            "response type {} is not basic",
+            bytes.response_type
+        ));
     }
     Ok(bytes.response.as_bytes().to_vec())
 }
@@ -225,7 +235,8 @@ fn verify_signer(
     let parts = signed::split_signed(basic_der).map_err(|e| format!("response: {e}"))?;
     let signature_problem = |e: signed::SignatureProblem| format!("response signature: {e}");
     if names_responder(&basic.tbs_response_data.responder_id, issuer) {
-        signed::verify(&parts, issuer.public_key().raw, &settings.policy).map_err(signature_problem)?;
+        signed::verify(&parts, issuer.public_key().raw, &settings.policy)
+            .map_err(signature_problem)?;
         return Ok(format!("signed by the CA {}", issuer.subject()));
     }
     let certs = basic.certs.as_deref().unwrap_or_default();
@@ -246,7 +257,10 @@ fn verify_signer(
                     true => "ocsp-nocheck",
                     false => "no ocsp-nocheck: its own status was not checked",
                 };
-                return Ok(format!("delegated responder {}, {note}", candidate.subject()));
+                return Ok(format!(
+                    "delegated responder {}, {note}",
+                    candidate.subject()
+                ));
             }
             Err(why) => refusals.push(why),
         }
@@ -317,7 +331,9 @@ fn check_nonce(basic: &BasicOcspResponse, sent: Option<&[u8]>) -> Result<(), Str
         .iter()
         .find(|extension| extension.extn_id == ID_PKIX_OCSP_NONCE);
     match echoed {
-        None => Err("the response does not echo the nonce (a pre-produced or replayed response)".into()),
+        None => {
+            Err("the response does not echo the nonce (a pre-produced or replayed response)".into())
+        }
         Some(extension) if extension.extn_value.as_bytes() != sent => {
             Err("the response carries another nonce (a replayed response)".into())
         }
@@ -343,10 +359,17 @@ fn matching_response<'a>(
         .ok_or_else(|| "the response does not answer for this certificate".to_string())
 }
 
-fn check_freshness(single: &SingleResponse, max_age: Duration, now: SystemTime) -> Result<(), String> {
+fn check_freshness(
+    single: &SingleResponse,
+    max_age: Duration,
+    now: SystemTime,
+) -> Result<(), String> {
     let this_update = generalized(&single.this_update.0);
     if this_update > now + CLOCK_SKEW {
-        return Err(format!("thisUpdate {} is in the future", rfc3339(this_update)));
+        return Err(format!(
+            "thisUpdate {} is in the future",
+            rfc3339(this_update)
+        ));
     }
     let good_until = match &single.next_update {
         Some(next) => generalized(&next.0),

@@ -87,7 +87,9 @@ fn split_spki(spki: &[u8]) -> Result<(&[u8], &[u8]), SignatureProblem> {
     let bits = body_of(reader.tlv_bytes().map_err(malformed)?, Tag::BitString)?;
     match bits.split_first() {
         Some((0, key)) => Ok((algorithm, key)),
-        _ => Err(SignatureProblem::Malformed("public key with unused bits".into())),
+        _ => Err(SignatureProblem::Malformed(
+            "public key with unused bits".into(),
+        )),
     }
 }
 
