@@ -2,12 +2,15 @@
 //! stdin and writes the harness results (protocol: `tests/data/limbo/README.md`) on
 //! stdout. SERVER cases use `Usage::TlsServer` (serverAuth EKU and the peer name),
 //! CLIENT cases the document-signing rules; path building is the same code as for
-//! document signatures.
+//! document signatures. A case's CRLs go to govgate's revocation checker as local CRLs,
+//! offline, with the case's validation time as the clock: exactly what
+//! `govgate verify --offline --crl FILE --at TIME` does.
 
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use govgate::pki::revocation::{RevocationChecker, RevocationConfig};
 use govgate::pki::{ChainRequest, CryptoPolicy, TrustStore, Usage};
 use serde_json::{json, Value};
 
@@ -48,9 +51,6 @@ enum Verdict {
 }
 
 fn verdict(case: &Value) -> Verdict {
-    if !strings(&case["crls"]).is_empty() {
-        return Verdict::Skipped("CRL revocation is not implemented yet".into());
-    }
     let usage = match usage(case) {
         Ok(usage) => usage,
         Err(why) => return Verdict::Skipped(why),
@@ -81,11 +81,48 @@ fn verdict(case: &Value) -> Verdict {
         return Verdict::Failure("peer certificate is not PEM".into());
     };
     let policy = CryptoPolicy::default();
-    let request = ChainRequest::new(&leaf, &intermediates, at, usage, &policy);
+    let checker = match revocation_checker(case, at, policy) {
+        Ok(checker) => checker,
+        Err(why) => return Verdict::Failure(why),
+    };
+    let mut request = ChainRequest::new(&leaf, &intermediates, at, usage, &policy);
+    request.revocation = checker
+        .as_ref()
+        .map(|checker| checker as &dyn govgate::pki::RevocationCheck);
     match store.validate(&request) {
         Ok(chain) => check_depth(case, chain.certificates.len()),
         Err(failure) => Verdict::Failure(failure.to_string()),
     }
+}
+
+/// The case's CRLs in an offline checker, or `None` when it has none (no revocation
+/// checking, as limbo expects for cases without CRLs). A CRL govgate refuses outright
+/// (no CRL number, a critical one, ...) fails the case: a validator given a CRL it
+/// cannot use cannot say the certificate is not revoked.
+fn revocation_checker(
+    case: &Value,
+    at: SystemTime,
+    policy: CryptoPolicy,
+) -> Result<Option<RevocationChecker>, String> {
+    let crls = strings(&case["crls"]);
+    if crls.is_empty() {
+        return Ok(None);
+    }
+    let config = RevocationConfig {
+        offline: true,
+        now: Some(at),
+        policy,
+        ..RevocationConfig::default()
+    };
+    let mut checker =
+        RevocationChecker::new(config).map_err(|error| format!("revocation: {error}"))?;
+    for (index, pem) in crls.into_iter().enumerate() {
+        let der = der_of(pem).ok_or("a CRL is not PEM")?;
+        checker
+            .add_crl(der, &format!("CRL {}", index + 1))
+            .map_err(|error| format!("CRL refused: {error}"))?;
+    }
+    Ok(Some(checker))
 }
 
 /// limbo's max_chain_depth counts the intermediates between leaf and anchor.

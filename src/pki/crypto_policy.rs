@@ -112,12 +112,12 @@ impl CryptoPolicy {
     }
 }
 
-enum Strength {
+pub(crate) enum Strength {
     Current,
     Legacy,
 }
 
-fn signature_strength(oid: &str) -> Option<Strength> {
+pub(crate) fn signature_strength(oid: &str) -> Option<Strength> {
     match oid {
         // sha256/384/512WithRSAEncryption, RSASSA-PSS (webpki accepts only SHA-2
         // parameters for it), ecdsa-with-SHA256/384/512, Ed25519

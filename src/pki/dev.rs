@@ -8,8 +8,16 @@
 //! DIR/ca-keys/<ca>.key.pem                  the CA keys (to issue more in tests)
 //! DIR/signers/<name>.pem, <name>.key.pem    end entities: certificate, PKCS#8 key
 //! DIR/signers/<name>.chain.pem              certificate + its intermediate (for signing tools)
-//! DIR/crl/<ca>.crl.pem                      CRLs (vnpt-ca-test revokes `revoked`)
+//! DIR/crl/<ca>.crl.pem, <ca>.crl            CRLs, PEM and DER, of every CA (vnpt-ca-test
+//!                                           revokes `revoked` and `revoked-later`)
 //! ```
+//!
+//! With [`DevPkiOptions`] base URLs, issued certificates carry cRLDistributionPoints
+//! `{crl_base}/crl/<issuer>.crl` (intermediates and end entities) and an AIA OCSP URL
+//! `{ocsp_base}/ocsp/<issuer>` (end entities); `ocsp-vnpt` is vnpt-ca-test's delegated
+//! OCSP responder (EKU OCSPSigning, id-pkix-ocsp-nocheck). `revoked` was revoked two days
+//! before `now`, `revoked-later` three hours before (see [`DevPki::revoked_at`]): a
+//! signature proven older than that still stands.
 //!
 //! `DIR` is itself a trust-store directory ([`super::TrustStore::load`]). Every key is
 //! RSA-2048 but `ecdsa`'s (P-256). Nothing here is fit for production: the keys are
@@ -20,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
-    RevokedCertParams, RsaKeySize, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevocationReason, RevokedCertParams, RsaKeySize, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -35,6 +43,13 @@ const OID_EXT_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
 const TIME_STAMPING_EKU_DER: &[u8] = &[
     0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
 ];
+/// id-pkix-ocsp-nocheck, whose value is NULL.
+const OID_OCSP_NOCHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
+/// id-pe-authorityInfoAccess.
+const OID_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+/// How long before `now` the two revoked signers were revoked.
+const REVOKED_BEFORE_NOW: Duration = Duration::from_secs(2 * 24 * 3600);
+const REVOKED_LATER_BEFORE_NOW: Duration = Duration::from_secs(3 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevPkiError {
@@ -50,6 +65,27 @@ pub enum DevPkiError {
         #[source]
         source: rcgen::Error,
     },
+    #[error("encoding {what}: {why}")]
+    Encode { what: String, why: String },
+}
+
+/// Where the revocation services of the generated PKI are (none by default).
+#[derive(Debug, Clone, Default)]
+pub struct DevPkiOptions {
+    /// `http://host:port`: certificates name `{crl_base_url}/crl/<issuer>.crl`.
+    pub crl_base_url: Option<String>,
+    /// `http://host:port`: end entities name `{ocsp_base_url}/ocsp/<issuer>`.
+    pub ocsp_base_url: Option<String>,
+}
+
+impl DevPkiOptions {
+    /// CRLs and OCSP under one base URL.
+    pub fn with_revocation_base_url(base: &str) -> DevPkiOptions {
+        DevPkiOptions {
+            crl_base_url: Some(base.to_string()),
+            ocsp_base_url: Some(base.to_string()),
+        }
+    }
 }
 
 /// One generated certificate.
@@ -67,6 +103,8 @@ pub struct DevCert {
 pub struct DevPki {
     pub dir: PathBuf,
     pub certs: BTreeMap<String, DevCert>,
+    /// Revoked certificates and when their CA revoked them.
+    pub revoked: BTreeMap<String, SystemTime>,
 }
 
 impl DevPki {
@@ -81,20 +119,56 @@ impl DevPki {
             .unwrap_or_default()
     }
 
+    /// When `name` was revoked, if it was.
+    pub fn revoked_at(&self, name: &str) -> Option<SystemTime> {
+        self.revoked.get(name).copied()
+    }
+
+    /// The serial number of `name`, upper-case hex as `openssl ocsp`'s index wants it.
+    pub fn serial_hex(&self, name: &str) -> Option<String> {
+        let cert = self.cert(name)?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).ok()?;
+        Some(
+            parsed
+                .raw_serial()
+                .iter()
+                .map(|byte| format!("{byte:02X}"))
+                .collect(),
+        )
+    }
+
     /// Writes the PKI into `dir` (created if needed), valid around `now`.
     pub fn generate(dir: &Path, now: SystemTime) -> Result<DevPki, DevPkiError> {
+        DevPki::generate_with(dir, now, DevPkiOptions::default())
+    }
+
+    /// [`DevPki::generate`], with revocation URLs in the certificates.
+    pub fn generate_with(
+        dir: &Path,
+        now: SystemTime,
+        options: DevPkiOptions,
+    ) -> Result<DevPki, DevPkiError> {
         let mut builder = Builder {
             dir: dir.to_path_buf(),
             now,
+            options,
             certs: BTreeMap::new(),
             keys: BTreeMap::new(),
             params: BTreeMap::new(),
             next_serial: 0x1000,
         };
         builder.build()?;
+        let revoked = [
+            ("revoked", now - REVOKED_BEFORE_NOW),
+            ("revoked-later", now - REVOKED_LATER_BEFORE_NOW),
+        ]
+        .into_iter()
+        .map(|(name, at)| (name.to_string(), at))
+        .collect();
         Ok(DevPki {
             dir: builder.dir,
             certs: builder.certs,
+            revoked,
         })
     }
 }
@@ -161,6 +235,16 @@ fn signer_specs() -> Vec<Leaf> {
                 "Sở Tư pháp tỉnh Bắc Ninh",
                 "Bắc Ninh",
                 "CCCD:027192004321",
+            ),
+        ),
+        Leaf::signer(
+            "revoked-later",
+            "vnpt-ca-test",
+            Subject::person(
+                "Vũ Thị Giang",
+                "Sở Tư pháp tỉnh Bắc Ninh",
+                "Bắc Ninh",
+                "CCCD:027194006789",
             ),
         ),
         Leaf {
@@ -262,6 +346,7 @@ impl Leaf {
 struct Builder {
     dir: PathBuf,
     now: SystemTime,
+    options: DevPkiOptions,
     certs: BTreeMap<String, DevCert>,
     keys: BTreeMap<String, KeyPair>,
     params: BTreeMap<String, CertificateParams>,
@@ -297,9 +382,17 @@ impl Builder {
         for leaf in signer_specs() {
             self.leaf(&leaf)?;
         }
-        let revoked = self.serial_of("revoked");
+        let revoked = vec![
+            (self.serial_of("revoked"), self.now - REVOKED_BEFORE_NOW),
+            (
+                self.serial_of("revoked-later"),
+                self.now - REVOKED_LATER_BEFORE_NOW,
+            ),
+        ];
         self.crl("vnpt-ca-test", revoked)?;
-        self.crl("cpca-test", Vec::new())?;
+        for ca in ["cpca-test", "vnrca-test", "rootca-cp-test"] {
+            self.crl(ca, Vec::new())?;
+        }
         Ok(())
     }
 
@@ -348,6 +441,7 @@ impl Builder {
         );
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        self.add_revocation_urls(&mut params, issuer, false)?;
         let key = generate_key(name, false)?;
         let cert = self.sign(&params, &key, issuer, name)?;
         self.store(
@@ -398,7 +492,13 @@ impl Builder {
                 params.custom_extensions.push(eku);
             }
             LeafKind::Ocsp => {
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning]
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+                params
+                    .custom_extensions
+                    .push(CustomExtension::from_oid_content(
+                        OID_OCSP_NOCHECK,
+                        vec![0x05, 0x00],
+                    ));
             }
             // As Vietnamese token certificates do: clientAuth + emailProtection.
             _ => {
@@ -408,6 +508,7 @@ impl Builder {
                 ]
             }
         }
+        self.add_revocation_urls(&mut params, leaf.issuer, true)?;
         let key = generate_key(leaf.name, leaf.kind == LeafKind::Ecdsa)?;
         let (pem, der) = self.sign(&params, &key, leaf.issuer, leaf.name)?;
         let chain_pem = format!("{pem}{}", self.pem_of(leaf.issuer)?);
@@ -478,18 +579,44 @@ impl Builder {
         }
     }
 
-    fn crl(&mut self, ca: &str, revoked_serials: Vec<u8>) -> Result<(), DevPkiError> {
-        let revoked_certs = match revoked_serials.is_empty() {
-            true => Vec::new(),
-            false => vec![RevokedCertParams {
-                serial_number: SerialNumber::from_slice(&revoked_serials),
-                revocation_time: OffsetDateTime::from(self.now - 2 * DAY),
+    /// The CRL distribution point (and, for end entities, the OCSP responder) of
+    /// certificates issued by `issuer`, when the options name base URLs.
+    fn add_revocation_urls(
+        &self,
+        params: &mut CertificateParams,
+        issuer: &str,
+        end_entity: bool,
+    ) -> Result<(), DevPkiError> {
+        if let Some(base) = &self.options.crl_base_url {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![format!("{base}/crl/{issuer}.crl")],
+            }];
+        }
+        if let (Some(base), true) = (&self.options.ocsp_base_url, end_entity) {
+            let url = format!("{base}/ocsp/{issuer}");
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    OID_AUTHORITY_INFO_ACCESS,
+                    ocsp_access_der(&url)?,
+                ));
+        }
+        Ok(())
+    }
+
+    fn crl(&mut self, ca: &str, revoked: Vec<(Vec<u8>, SystemTime)>) -> Result<(), DevPkiError> {
+        let revoked_certs = revoked
+            .into_iter()
+            .map(|(serial, at)| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&serial),
+                revocation_time: OffsetDateTime::from(at),
                 reason_code: Some(RevocationReason::KeyCompromise),
                 invalidity_date: None,
-            }],
-        };
+            })
+            .collect();
         let params = CertificateRevocationListParams {
-            this_update: OffsetDateTime::from(self.now - DAY),
+            // After the latest revocation (`revoked-later`, three hours before now).
+            this_update: OffsetDateTime::from(self.now - Duration::from_secs(3600)),
             next_update: OffsetDateTime::from(self.now + 7 * DAY),
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
@@ -503,7 +630,8 @@ impl Builder {
         write(
             &self.dir.join("crl").join(format!("{ca}.crl.pem")),
             pem.as_bytes(),
-        )
+        )?;
+        write(&self.dir.join("crl").join(format!("{ca}.crl")), crl.der())
     }
 
     fn serial_of(&self, name: &str) -> Vec<u8> {
@@ -555,6 +683,24 @@ impl Builder {
         self.params.insert(name.into(), params);
         Ok(())
     }
+}
+
+/// AuthorityInfoAccessSyntax with one id-ad-ocsp URI.
+fn ocsp_access_der(url: &str) -> Result<Vec<u8>, DevPkiError> {
+    use der::Encode;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
+    let encode = |error: der::Error| DevPkiError::Encode {
+        what: format!("AIA {url}"),
+        why: error.to_string(),
+    };
+    let location = der::asn1::Ia5String::new(url).map_err(encode)?;
+    AuthorityInfoAccessSyntax(vec![AccessDescription {
+        access_method: const_oid::db::rfc5280::ID_AD_OCSP,
+        access_location: GeneralName::UniformResourceIdentifier(location),
+    }])
+    .to_der()
+    .map_err(encode)
 }
 
 fn generate_key(name: &str, ecdsa: bool) -> Result<KeyPair, DevPkiError> {

@@ -27,6 +27,7 @@ pub mod digest;
 pub mod document;
 mod profile;
 pub mod report;
+pub mod revocation;
 pub mod text;
 pub mod trust;
 mod usage;
