@@ -176,3 +176,21 @@ fn trust_comes_from_the_store_or_from_trust_and_at_moves_the_validation_time() {
         .unwrap();
     assert_eq!(no_store.status.code(), Some(2));
 }
+
+#[test]
+fn revocation_is_checked_against_the_trust_stores_crls() {
+    let run = Run::new();
+    let good = run.signed("cv", b"Cong van", "an");
+    let revoked = run.signed("cv-thu-hoi", b"Cong van", "revoked");
+    let output = run.verify(&["--offline", "--json", path(&good), path(&revoked)]);
+    assert_eq!(output.status.code(), Some(1));
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let revocation = &reports[0]["signatures"][0]["revocation"];
+    assert_eq!(revocation["status"], "GOOD", "{revocation:#}");
+    assert!(revocation["sources"][0]
+        .as_str()
+        .unwrap()
+        .contains("vnpt-ca-test.crl"));
+    assert_eq!(reports[1]["indication"], "TOTAL_FAILED", "{:#}", reports[1]);
+    assert_eq!(reports[1]["sub_indication"], "REVOKED");
+}

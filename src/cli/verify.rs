@@ -7,19 +7,17 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::pki::bundle::decode_certificates;
+use crate::pki::context::ContextOptions;
 use crate::pki::document::verify_document;
 use crate::pki::text::{self, ReportLanguage};
-use crate::pki::{CryptoPolicy, DocumentReport, StreamedContent, TrustStore, VerifyContext};
-
-/// The trust list `--trust` anchors are put in.
-const COMMAND_LINE_TRUST_LIST: &str = "command-line";
+use crate::pki::{DocumentReport, StreamedContent, VerifyContext};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -48,7 +46,7 @@ pub struct VerifyArgs {
     /// Intermediate CA certificates path building may use. Repeatable.
     #[arg(long, value_name = "PEM")]
     intermediates: Vec<PathBuf>,
-    /// Local CRL files (PEM or DER). Repeatable.
+    /// Local CRL files (PEM or DER), besides those in the trust store's crl/. Repeatable.
     #[arg(long, value_name = "PEM")]
     crl: Vec<PathBuf>,
     /// Use only local revocation data (--crl): fetch no CRL and ask no OCSP responder.
@@ -100,42 +98,29 @@ fn verify_all(args: &VerifyArgs) -> anyhow::Result<Vec<DocumentReport>> {
 }
 
 fn context(args: &VerifyArgs) -> anyhow::Result<VerifyContext> {
-    let mut store = match args.no_trust_dir {
-        true => TrustStore::empty(),
-        false => load_trust_dir(&args.trust_dir)?,
+    let mut options = ContextOptions {
+        trust_dir: (!args.no_trust_dir).then(|| args.trust_dir.clone()),
+        crl_files: args.crl.clone(),
+        offline: args.offline,
+        legacy_crypto: args.legacy_crypto,
+        at: args.at,
+        ..ContextOptions::default()
     };
     for path in &args.trust {
-        for der in read_certificates(path)? {
-            store
-                .add_anchor(COMMAND_LINE_TRUST_LIST, der)
-                .with_context(|| format!("--trust {}", path.display()))?;
-        }
+        options.extra_anchors.extend(read_certificates(path)?);
     }
     for path in &args.intermediates {
-        for der in read_certificates(path)? {
-            store
-                .add_intermediate(der)
-                .with_context(|| format!("--intermediates {}", path.display()))?;
-        }
+        options.extra_intermediates.extend(read_certificates(path)?);
     }
-    if store.anchors().is_empty() {
-        bail!("no trust anchor: give --trust-dir with trust/<list>/ files, or --trust");
-    }
-    let mut ctx = VerifyContext::new(Arc::new(store));
-    ctx.at = args.at;
-    if args.legacy_crypto {
-        ctx.policy = CryptoPolicy::LEGACY;
-    }
-    Ok(ctx)
-}
-
-fn load_trust_dir(dir: &Path) -> anyhow::Result<TrustStore> {
-    let (store, warnings) = TrustStore::load(dir)
-        .with_context(|| format!("loading the trust store {}", dir.display()))?;
+    let (ctx, warnings) =
+        VerifyContext::build(&options).with_context(|| match args.no_trust_dir {
+            true => "setting up verification".to_string(),
+            false => format!("setting up verification with {}", args.trust_dir.display()),
+        })?;
     for warning in warnings {
         eprintln!("govgate verify: warning: {warning}");
     }
-    Ok(store)
+    Ok(ctx)
 }
 
 fn read_certificates(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {

@@ -12,29 +12,18 @@ pub mod guard;
 mod multipart;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::SignaturesConfig;
+use crate::pki::context::ContextOptions;
 use crate::pki::document::verify_document;
 use crate::pki::report::standard_code;
-use crate::pki::{
-    ChainFailure, CryptoPolicy, DocumentReport, SubIndication, TrustStore, VerifyContext,
-};
+use crate::pki::{ChainFailure, DocumentReport, SubIndication, VerifyContext};
 
 /// Why the signature service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SignaturesSetupError {
-    #[error("trust store {dir}: {source}")]
-    TrustStore {
-        dir: String,
-        source: crate::pki::PkiError,
-    },
-    #[error("trust store {dir} has no trust anchor")]
-    NoAnchor { dir: String },
-}
+pub type SignaturesSetupError = crate::pki::context::ContextError;
 
 /// What the API and the guards verify with.
 pub struct SignatureService {
@@ -48,22 +37,16 @@ impl SignatureService {
         config: &SignaturesConfig,
         audit: AuditLog,
     ) -> Result<SignatureService, SignaturesSetupError> {
-        let dir = config.trust_dir.display().to_string();
-        let (trust, warnings) = TrustStore::load(&config.trust_dir).map_err(|source| {
-            SignaturesSetupError::TrustStore {
-                dir: dir.clone(),
-                source,
-            }
-        })?;
+        let options = ContextOptions {
+            trust_dir: Some(config.trust_dir.clone()),
+            crl_files: config.crls.clone(),
+            offline: config.offline,
+            legacy_crypto: config.legacy_crypto,
+            ..ContextOptions::default()
+        };
+        let (ctx, warnings) = VerifyContext::build(&options)?;
         for warning in warnings {
             tracing::warn!(%warning, "trust store file not used");
-        }
-        if trust.anchors().is_empty() {
-            return Err(SignaturesSetupError::NoAnchor { dir });
-        }
-        let mut ctx = VerifyContext::new(Arc::new(trust));
-        if config.legacy_crypto {
-            ctx.policy = CryptoPolicy::LEGACY;
         }
         Ok(SignatureService {
             ctx,
