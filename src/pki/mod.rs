@@ -26,6 +26,7 @@ pub mod digest;
 mod profile;
 pub mod report;
 pub mod trust;
+pub mod xml;
 mod usage;
 
 use std::time::SystemTime;
