@@ -113,10 +113,11 @@ impl Fixture {
         let template_path = self.path(&format!("{signer}-template.xml"));
         std::fs::write(&template_path, template_text).unwrap();
         let cert = self.pki.cert(signer).unwrap();
-        let chain = self.pki.dir.join(format!("signers/{signer}.chain.pem"));
+        // xmlsec1 takes one certificate from each file it is given.
+        let issuer = cert.issuer.as_deref().and_then(|issuer| self.pki.cert(issuer)).unwrap();
         let certs: Vec<&Path> = match leaf_only {
             true => vec![cert.cert_path.as_path()],
-            false => vec![chain.as_path()],
+            false => vec![cert.cert_path.as_path(), issuer.cert_path.as_path()],
         };
         let out = self.path(&format!("{signer}-signed.xml"));
         xmlsec_sign(&template_path, &cert.key_path, &certs, ids, &out);
@@ -457,24 +458,33 @@ fn namespace_tricks_change_the_verdict_exactly_where_xmlsec1_does() {
 #[test]
 fn external_reference_uris_are_refused_and_never_fetched() {
     let fixture = fixture();
-    let signed = fixture.sign_as(&template("plain-id-template.xml"), "an", false, PLAIN_IDS);
+    // A validly signed reference to a local file: xmlsec1 reads the file (when signing
+    // and when verifying) and accepts; govgate never dereferences outside the document.
+    let detached = fixture.path("detached.txt");
+    std::fs::write(&detached, "tệp đính kèm tách rời").unwrap();
+    let file_reference = format!(
+        "<Reference URI=\"file://{}\"><DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><DigestValue/></Reference></SignedInfo>",
+        detached.display()
+    );
+    let text = template("plain-id-template.xml").replacen("</SignedInfo>", &file_reference, 1);
+    let signed = fixture.sign_as(&text, "an", false, PLAIN_IDS);
+    assert!(fixture.xmlsec(&signed, PLAIN_IDS));
+    let report = fixture.verify(&signed);
+    assert_eq!(report.indication, Indication::Indeterminate);
+    assert_sub(&report, SubIndication::SignedDataNotFound);
+    assert!(first_signature(&report).errors[0].contains("never fetched"));
+
+    // An http URI (or a relative one) is refused the same way, without a connection.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    for uri in [
-        format!("http://127.0.0.1:{port}/ho-so.xml"),
-        "file:///etc/hostname".to_string(),
-        "ho-so.xml".to_string(),
-    ] {
+    for uri in [format!("http://127.0.0.1:{port}/ho-so.xml"), "ho-so.xml".to_string()] {
         let external = signed.replace("URI=\"#thong-tin\"", &format!("URI=\"{uri}\""));
         let report = fixture.verify(&external);
-        assert_sub(&report, SubIndication::SignedDataNotFound);
+        assert!(!report.passed());
         assert!(first_signature(&report).errors[0].contains("never fetched"), "{uri}");
     }
     assert!(listener.accept().is_err(), "govgate connected to the reference URI");
-    // xmlsec1 does dereference (here: a file whose digest cannot match).
-    let file_uri = signed.replace("URI=\"#thong-tin\"", "URI=\"file:///etc/hostname\"");
-    assert!(!fixture.xmlsec(&file_uri, PLAIN_IDS));
 }
 
 #[test]

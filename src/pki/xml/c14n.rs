@@ -440,3 +440,89 @@ fn escape(text: &str, sink: &mut dyn Sink, replace: impl Fn(u8) -> Option<&'stat
     }
     sink.write(&bytes[run_start..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(input: &str, kind: Canonicalization, apex_name: &str, prefixes: &[&str]) -> String {
+        let document = roxmltree::Document::parse(input).unwrap();
+        let apex = document
+            .descendants()
+            .find(|node| node.is_element() && node.tag_name().name() == apex_name)
+            .unwrap();
+        let options = C14nOptions {
+            method: C14nMethod {
+                kind,
+                with_comments: false,
+            },
+            inclusive_prefixes: prefixes,
+            node_set_has_comments: false,
+        };
+        let mut out = Vec::new();
+        canonicalize(apex, None, &options, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    const NESTED: &str = "<r xmlns=\"urn:d\" xmlns:a=\"urn:a\" xmlns:u=\"urn:u\" xml:lang=\"vi\"><a:s b=\"2\" a:c=\"1\"><t/><!--c--></a:s></r>";
+
+    #[test]
+    fn exclusive_renders_only_visibly_used_namespaces_at_the_apex() {
+        assert_eq!(
+            canonical(NESTED, Canonicalization::Exclusive, "s", &[]),
+            "<a:s xmlns:a=\"urn:a\" b=\"2\" a:c=\"1\"><t xmlns=\"urn:d\"></t></a:s>"
+        );
+    }
+
+    #[test]
+    fn the_prefix_list_makes_exclusive_render_a_namespace_like_inclusive() {
+        assert_eq!(
+            canonical(NESTED, Canonicalization::Exclusive, "s", &["u", "#default"]),
+            "<a:s xmlns=\"urn:d\" xmlns:a=\"urn:a\" xmlns:u=\"urn:u\" b=\"2\" a:c=\"1\"><t></t></a:s>"
+        );
+    }
+
+    #[test]
+    fn inclusive_renders_every_inherited_namespace_and_xml_attribute_at_the_apex() {
+        assert_eq!(
+            canonical(NESTED, Canonicalization::Inclusive, "s", &[]),
+            "<a:s xmlns=\"urn:d\" xmlns:a=\"urn:a\" xmlns:u=\"urn:u\" b=\"2\" a:c=\"1\" xml:lang=\"vi\"><t></t></a:s>"
+        );
+    }
+
+    #[test]
+    fn a_default_namespace_is_undeclared_only_under_a_rendered_one() {
+        let input = "<r xmlns=\"urn:d\"><s xmlns=\"\"><t/></s></r>";
+        for kind in [Canonicalization::Inclusive, Canonicalization::Exclusive] {
+            assert_eq!(canonical(input, kind, "s", &[]), "<s><t></t></s>");
+            assert_eq!(
+                canonical(input, kind, "r", &[]),
+                "<r xmlns=\"urn:d\"><s xmlns=\"\"><t></t></s></r>"
+            );
+        }
+    }
+
+    #[test]
+    fn the_excluded_subtree_is_left_out() {
+        let document = roxmltree::Document::parse("<r><keep/><drop><x/></drop>tail</r>").unwrap();
+        let drop = document
+            .descendants()
+            .find(|node| node.tag_name().name() == "drop")
+            .unwrap();
+        let options = C14nOptions {
+            method: C14nMethod::from_uri(EXCLUSIVE).unwrap(),
+            inclusive_prefixes: &[],
+            node_set_has_comments: false,
+        };
+        let mut out = Vec::new();
+        canonicalize(document.root(), Some(drop), &options, &mut out);
+        assert_eq!(out, b"<r><keep></keep>tail</r>");
+    }
+
+    #[test]
+    fn method_uris_round_trip_and_c14n_11_is_refused() {
+        assert_eq!(C14nMethod::from_uri(EXCLUSIVE_WITH_COMMENTS).unwrap().name(), "exc-c14n-with-comments");
+        assert_eq!(C14nMethod::from_uri(INCLUSIVE).unwrap().name(), "c14n");
+        assert!(C14nMethod::from_uri("http://www.w3.org/2006/12/xml-c14n11").is_none());
+    }
+}

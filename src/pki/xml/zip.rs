@@ -212,3 +212,85 @@ fn u32_at(data: &[u8], at: usize) -> Result<u32, ZipError> {
         .map(u32::from_le_bytes)
         .ok_or(ZipError::Truncated("header field"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ZipLimits = ZipLimits {
+        max_entries: 4,
+        max_total: 1 << 20,
+        max_ratio: 100,
+    };
+
+    /// A one-entry archive, stored (method 0), built by hand.
+    fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let size = (data.len() as u32).to_le_bytes();
+        let name_len = (name.len() as u16).to_le_bytes();
+        let mut zip = Vec::new();
+        zip.extend_from_slice(&LOCAL_FILE_HEADER.to_le_bytes());
+        zip.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend_from_slice(&crc.sum().to_le_bytes());
+        zip.extend_from_slice(&size);
+        zip.extend_from_slice(&size);
+        zip.extend_from_slice(&name_len);
+        zip.extend_from_slice(&[0, 0]);
+        zip.extend_from_slice(name.as_bytes());
+        zip.extend_from_slice(data);
+        let directory = zip.len() as u32;
+        zip.extend_from_slice(&CENTRAL_DIRECTORY_ENTRY.to_le_bytes());
+        zip.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend_from_slice(&crc.sum().to_le_bytes());
+        zip.extend_from_slice(&size);
+        zip.extend_from_slice(&size);
+        zip.extend_from_slice(&name_len);
+        zip.extend_from_slice(&[0; 12]);
+        zip.extend_from_slice(&0u32.to_le_bytes());
+        zip.extend_from_slice(name.as_bytes());
+        let directory_len = zip.len() as u32 - directory;
+        zip.extend_from_slice(&END_OF_CENTRAL_DIRECTORY.to_le_bytes());
+        zip.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+        zip.extend_from_slice(&directory_len.to_le_bytes());
+        zip.extend_from_slice(&directory.to_le_bytes());
+        zip.extend_from_slice(&[0, 0]);
+        zip
+    }
+
+    #[test]
+    fn a_stored_entry_is_read_back() {
+        let zip = stored_zip("qd.pdf", b"%PDF-1.7 body");
+        assert!(is_zip(&zip));
+        let entries = read_archive(&zip, &LIMITS).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].name, "qd.pdf");
+        assert_eq!(entries[0].data, b"%PDF-1.7 body");
+    }
+
+    #[test]
+    fn a_corrupted_entry_fails_its_crc() {
+        let mut zip = stored_zip("qd.pdf", b"%PDF-1.7 body");
+        let at = 30 + "qd.pdf".len() + 2;
+        zip[at] ^= 1;
+        assert!(matches!(read_archive(&zip, &LIMITS), Err(ZipError::Corrupt(_, _))));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let zip = stored_zip("qd.pdf", b"%PDF-1.7 body");
+        for length in 0..zip.len() {
+            assert!(read_archive(&zip[..length], &LIMITS).is_err(), "{length}");
+        }
+    }
+
+    #[test]
+    fn an_entry_beyond_the_total_is_refused() {
+        let zip = stored_zip("big.bin", &[7u8; 2048]);
+        let tight = ZipLimits {
+            max_total: 1024,
+            ..LIMITS
+        };
+        assert!(matches!(read_archive(&zip, &tight), Err(ZipError::TooLarge(_))));
+    }
+}
