@@ -30,6 +30,7 @@ pub mod report;
 pub mod revocation;
 pub mod text;
 pub mod trust;
+pub mod xml;
 mod usage;
 
 use std::time::SystemTime;

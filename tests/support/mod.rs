@@ -62,3 +62,4 @@ pub mod python;
 pub mod redis;
 pub mod slapd;
 pub mod web;
+pub mod xml;
