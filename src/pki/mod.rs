@@ -23,6 +23,7 @@ pub mod context;
 pub mod crypto_policy;
 pub mod dev;
 pub mod digest;
+pub mod pdf;
 mod profile;
 pub mod report;
 pub mod trust;

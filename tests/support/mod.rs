@@ -55,6 +55,7 @@ pub mod browser;
 pub mod demo;
 pub mod gateway;
 pub mod nginx;
+pub mod pdf;
 pub mod pki;
 pub mod proxy;
 pub mod python;
