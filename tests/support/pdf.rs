@@ -12,7 +12,11 @@ use govgate::pki::report::{ChainFailure, SignatureReport, SubIndication};
 use govgate::pki::{DigestAlgorithm, SignedContent};
 
 /// pip names of what the venv must hold.
-const REQUIREMENTS: &[&str] = &["pyHanko==0.38.0", "pyhanko-certvalidator==0.33.0", "pyhanko-cli==0.6.0"];
+const REQUIREMENTS: &[&str] = &[
+    "pyHanko==0.38.0",
+    "pyhanko-certvalidator==0.33.0",
+    "pyhanko-cli==0.6.0",
+];
 const IMPORT_CHECK: &str = "import pyhanko.sign, pyhanko_certvalidator, pyhanko.cli";
 
 // ---------------------------------------------------------------- minimal writer
@@ -27,10 +31,19 @@ pub fn minimal_pdf(pages: usize) -> Vec<u8> {
     objects.push((1, "<< /Type /Catalog /Pages 2 0 R >>".into()));
     objects.push((
         2,
-        format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
+        ),
     ));
-    objects.push((3, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into()));
-    objects.push((4, stream("BT /F1 24 Tf 72 700 Td (Approved: 1 000 000 000 VND) Tj ET")));
+    objects.push((
+        3,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+    ));
+    objects.push((
+        4,
+        stream("BT /F1 24 Tf 72 700 Td (Approved: 1 000 000 000 VND) Tj ET"),
+    ));
     for i in 0..pages {
         objects.push((page_obj(i), page_dict(i, content_obj(i), "")));
         objects.push((
@@ -133,26 +146,43 @@ fn last_reference_after(text: &str, key: &str) -> Option<String> {
 // ---------------------------------------------------------------- byte range editing
 
 /// The `/ByteRange [a b c d]` of the `n`-th signature (in file order), and where its
-/// numbers start and end in the file.
+/// array (with the spaces pyHanko pads it with) lies in the file.
 pub fn byte_range(pdf: &[u8], n: usize) -> ([usize; 4], std::ops::Range<usize>) {
-    let text = String::from_utf8_lossy(pdf);
-    let (at, _) = text.match_indices("/ByteRange").nth(n).expect("a /ByteRange");
-    let open = at + text[at..].find('[').expect("[");
-    let close = open + text[open..].find(']').expect("]");
-    let values: Vec<usize> = text[open + 1..close]
+    let at = find_all(pdf, b"/ByteRange").nth(n).expect("a /ByteRange");
+    byte_range_at(pdf, at).expect("a well-formed /ByteRange")
+}
+
+fn byte_range_at(pdf: &[u8], at: usize) -> Option<([usize; 4], std::ops::Range<usize>)> {
+    let open = at + pdf[at..].iter().position(|b| *b == b'[')?;
+    let close = open + pdf[open..].iter().position(|b| *b == b']')?;
+    let values: Vec<usize> = std::str::from_utf8(&pdf[open + 1..close])
+        .ok()?
         .split_whitespace()
-        .map(|v| v.parse().expect("an integer"))
-        .collect();
-    (values.try_into().expect("four values"), open..close + 1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let padding = pdf[close + 1..].iter().take_while(|b| **b == b' ').count();
+    Some((values.try_into().ok()?, open..close + 1 + padding))
+}
+
+/// Offsets of every occurrence of `needle` in `haystack`.
+pub fn find_all<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(move |(_, window)| *window == needle)
+        .map(|(at, _)| at)
 }
 
 /// Rewrites the `n`-th `/ByteRange` in place (same width, padded with spaces).
 pub fn set_byte_range(pdf: &[u8], n: usize, values: [usize; 4]) -> Vec<u8> {
     let (_, span) = byte_range(pdf, n);
     let mut text = format!("[{} {} {} {}]", values[0], values[1], values[2], values[3]);
-    assert!(text.len() <= span.len(), "the new /ByteRange is wider than the old");
+    assert!(
+        text.len() <= span.len(),
+        "the new /ByteRange is wider than the old"
+    );
     while text.len() < span.len() {
-        text.insert(text.len() - 1, ' ');
+        text.push(' ');
     }
     let mut out = pdf.to_vec();
     out[span].copy_from_slice(text.as_bytes());
@@ -162,7 +192,9 @@ pub fn set_byte_range(pdf: &[u8], n: usize, values: [usize; 4]) -> Vec<u8> {
 // ---------------------------------------------------------------- pyHanko
 
 fn venv_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("pdf-venv")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("pdf-venv")
 }
 
 fn is_ready(venv: &Path) -> bool {
@@ -183,14 +215,24 @@ pub fn pyhanko_bin() -> PathBuf {
             let _ = std::fs::remove_dir_all(&staging);
             run(Command::new("python3").args(["-m", "venv"]).arg(&staging));
             run(Command::new(staging.join("bin").join("python"))
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .args(REQUIREMENTS));
             if !is_ready(&venv) {
                 let _ = std::fs::remove_dir_all(&venv);
                 let _ = std::fs::rename(&staging, &venv);
             }
             let _ = std::fs::remove_dir_all(&staging);
-            assert!(is_ready(&venv), "{} lacks pyHanko after install", venv.display());
+            assert!(
+                is_ready(&venv),
+                "{} lacks pyHanko after install",
+                venv.display()
+            );
         }
         venv.join("bin")
     })
@@ -215,13 +257,13 @@ fn run(command: &mut Command) -> String {
 const SIGN: &str = r#"
 import sys
 from pyhanko.sign import signers
-from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 inp, out, key, cert, chain, field, certify = sys.argv[1:8]
 signer = signers.SimpleSigner.load(key, cert, ca_chain_files=(chain,))
 p = int(certify)
 meta = signers.PdfSignatureMetadata(
-    field_name=field, md_algorithm='sha256', subfilter=signers.SigSeedSubFilter.PADES,
+    field_name=field, md_algorithm='sha256', subfilter=SigSeedSubFilter.PADES,
     certify=p > 0, docmdp_permissions=MDPPerm(p) if p else MDPPerm.FILL_FORMS)
 with open(inp, 'rb') as f:
     w = IncrementalPdfFileWriter(f)
@@ -247,11 +289,20 @@ with open(inp, 'rb') as f:
 "#;
 
 fn python(script: &str, args: &[&str]) -> String {
-    run(Command::new(pyhanko_bin().join("python")).arg("-c").arg(script).args(args))
+    run(Command::new(pyhanko_bin().join("python"))
+        .arg("-c")
+        .arg(script)
+        .args(args))
 }
 
 /// Signs `pdf` as DevPki signer `signer` into a new field; returns the signed file.
-pub fn pyhanko_sign(pki_dir: &Path, pdf: &[u8], signer: &str, field: &str, certify: Option<u8>) -> Vec<u8> {
+pub fn pyhanko_sign(
+    pki_dir: &Path,
+    pdf: &[u8],
+    signer: &str,
+    field: &str,
+    certify: Option<u8>,
+) -> Vec<u8> {
     let work = tempfile(pki_dir, "sign-in.pdf", pdf);
     let out = pki_dir.join("sign-out.pdf");
     let signers = pki_dir.join("signers");
@@ -293,7 +344,13 @@ pub fn pyhanko_timestamp(pki_dir: &Path, pdf: &[u8], field: &str) -> Vec<u8> {
 pub fn pyhanko_validate(pki_dir: &Path, pdf: &[u8]) -> (bool, String) {
     let file = tempfile(pki_dir, "validate.pdf", pdf);
     let output = Command::new(pyhanko_bin().join("pyhanko"))
-        .args(["sign", "validate", "--executive-summary", "--no-revocation-check", "--trust-replace"])
+        .args([
+            "sign",
+            "validate",
+            "--executive-summary",
+            "--no-revocation-check",
+            "--trust-replace",
+        ])
         .arg("--trust")
         .arg(pki_dir.join("trust/public/vnrca-test.pem"))
         .arg("--trust")
@@ -331,13 +388,23 @@ fn s(path: &Path) -> &str {
 /// (from the signature dictionary's own `/ByteRange`, found next to the DER in the
 /// file), and the digest govgate streamed is compared with it, so the check also
 /// proves that govgate hashed exactly those bytes.
-pub fn openssl_cms_check(pdf: &[u8], dir: &Path, der: &[u8], content: &mut dyn SignedContent) -> SignatureReport {
+pub fn openssl_cms_check(
+    pdf: &[u8],
+    dir: &Path,
+    der: &[u8],
+    content: &mut dyn SignedContent,
+) -> SignatureReport {
     let mut report = SignatureReport::new("cms", std::time::SystemTime::now());
     let Some(ranges) = ranges_next_to(pdf, der) else {
-        report.fail(ChainFailure::new(SubIndication::FormatFailure, "the test check found no /ByteRange"));
+        report.fail(ChainFailure::new(
+            SubIndication::FormatFailure,
+            "the test check found no /ByteRange",
+        ));
         return report;
     };
-    let streamed = content.digests(&[DigestAlgorithm::Sha256]).expect("digests");
+    let streamed = content
+        .digests(&[DigestAlgorithm::Sha256])
+        .expect("digests");
     if streamed[0] != DigestAlgorithm::Sha256.digest(&ranges) {
         report.fail(ChainFailure::new(
             SubIndication::HashFailure,
@@ -348,7 +415,17 @@ pub fn openssl_cms_check(pdf: &[u8], dir: &Path, der: &[u8], content: &mut dyn S
     let der_file = tempfile(dir, "check.p7s", der);
     let content_file = tempfile(dir, "check.content", &ranges);
     let output = Command::new("openssl")
-        .args(["cms", "-verify", "-binary", "-inform", "DER", "-noverify", "-out", "/dev/null", "-in"])
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-noverify",
+            "-out",
+            "/dev/null",
+            "-in",
+        ])
         .arg(&der_file)
         .arg("-content")
         .arg(&content_file)
@@ -361,29 +438,32 @@ pub fn openssl_cms_check(pdf: &[u8], dir: &Path, der: &[u8], content: &mut dyn S
         } else {
             SubIndication::SigCryptoFailure
         };
-        report.fail(ChainFailure::new(sub, format!("openssl cms -verify: {}", stderr.trim())));
+        report.fail(ChainFailure::new(
+            sub,
+            format!("openssl cms -verify: {}", stderr.trim()),
+        ));
     }
     report
 }
 
 /// The bytes the `/ByteRange` of the signature whose `/Contents` holds `der` names.
-fn ranges_next_to(pdf: &[u8], der: &[u8]) -> Option<Vec<u8>> {
-    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
-    let text = String::from_utf8_lossy(pdf).to_lowercase();
-    let at = text.find(&hex)?;
+pub fn ranges_next_to(pdf: &[u8], der: &[u8]) -> Option<Vec<u8>> {
+    let upper: String = der.iter().map(|b| format!("{b:02X}")).collect();
+    let lower = upper.to_lowercase();
+    let at = find_all(pdf, upper.as_bytes())
+        .next()
+        .or_else(|| find_all(pdf, lower.as_bytes()).next())?;
+    // The dictionary's /ByteRange follows /Contents closely (pyHanko) or precedes it.
+    let string_end = at + pdf[at..].iter().position(|b| *b == b'>')?;
+    let after = find_all(&pdf[string_end..], b"/ByteRange")
+        .next()
+        .filter(|p| *p < 512)
+        .map(|p| string_end + p);
     let window_start = at.saturating_sub(4096);
-    let before = text[window_start..at].rfind("/byterange").map(|p| window_start + p);
-    let after = text[at..].find("/byterange").map(|p| at + p);
-    let found = match (before, after) {
-        (Some(b), Some(a)) => if at - b < a - at { b } else { a },
-        (Some(b), None) => b,
-        (None, Some(a)) => a,
-        (None, None) => return None,
-    };
-    let open = found + text[found..].find('[')?;
-    let close = open + text[open..].find(']')?;
-    let v: Vec<usize> = text[open + 1..close].split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    let [a, b, c, d] = <[usize; 4]>::try_from(v).ok()?;
+    let before = find_all(&pdf[window_start..at], b"/ByteRange")
+        .last()
+        .map(|p| window_start + p);
+    let ([a, b, c, d], _) = byte_range_at(pdf, after.or(before)?)?;
     let mut out = pdf.get(a..a.checked_add(b)?)?.to_vec();
     out.extend_from_slice(pdf.get(c..c.checked_add(d)?)?);
     Some(out)

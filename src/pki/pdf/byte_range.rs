@@ -100,7 +100,8 @@ fn byte_range_values(signature: &Dict) -> Result<[usize; 4], String> {
 }
 
 fn hole_mismatch(hole: &Range<usize>, span: &Range<usize>) -> String {
-    let uncovered = |from: usize, to: usize| format!("bytes {from}–{} are covered by no range", to - 1);
+    let uncovered =
+        |from: usize, to: usize| format!("bytes {from}–{} are covered by no range", to - 1);
     if hole.start <= span.start && hole.end >= span.end {
         let mut gaps = Vec::new();
         if hole.start < span.start {
@@ -137,8 +138,7 @@ fn hole_mismatch(hole: &Range<usize>, span: &Range<usize>) -> String {
 fn revision_ending_at(doc: &Document, end: usize) -> Option<usize> {
     doc.revisions.iter().position(|revision| {
         let tail = doc.bytes.get(revision.end..end);
-        end >= revision.end
-            && matches!(tail, Some(b"" | b"\n" | b"\r" | b"\r\n"))
+        end >= revision.end && matches!(tail, Some(b"" | b"\n" | b"\r" | b"\r\n"))
     })
 }
 

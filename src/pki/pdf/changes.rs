@@ -126,10 +126,16 @@ impl Diff<'_, '_> {
         let old = self.doc.trailer(self.old).clone();
         let new = self.doc.trailer(self.new).clone();
         if !same_opt(old.get(b"Root"), new.get(b"Root")) {
-            self.note(ChangeLevel::Other, "the document catalog was replaced".into());
+            self.note(
+                ChangeLevel::Other,
+                "the document catalog was replaced".into(),
+            );
         }
         if !same_opt(old.get(b"Encrypt"), new.get(b"Encrypt")) {
-            self.note(ChangeLevel::Other, "the encryption dictionary changed".into());
+            self.note(
+                ChangeLevel::Other,
+                "the encryption dictionary changed".into(),
+            );
         }
         if self.explain(old.get(b"Info")) {
             self.note(
@@ -141,7 +147,8 @@ impl Diff<'_, '_> {
     }
 
     fn catalog_and_form(&mut self) -> Result<(), PdfError> {
-        let (old_catalog, new_catalog) = (catalog(self.doc, self.old)?, catalog(self.doc, self.new)?);
+        let (old_catalog, new_catalog) =
+            (catalog(self.doc, self.old)?, catalog(self.doc, self.new)?);
         self.explain(self.doc.trailer(self.old).get(b"Root"));
         for key in differing_keys(&old_catalog, &new_catalog) {
             match key.as_slice() {
@@ -150,11 +157,13 @@ impl Diff<'_, '_> {
                     ChangeLevel::ValidationData,
                     format!("catalog /{} set (validation data)", lossy(&key)),
                 ),
-                b"Metadata" => self.note(
-                    ChangeLevel::ValidationData,
-                    "XMP metadata replaced".into(),
+                b"Metadata" => {
+                    self.note(ChangeLevel::ValidationData, "XMP metadata replaced".into())
+                }
+                _ => self.note(
+                    ChangeLevel::Other,
+                    format!("catalog entry /{} changed", lossy(&key)),
                 ),
-                _ => self.note(ChangeLevel::Other, format!("catalog entry /{} changed", lossy(&key))),
             }
         }
         self.dss(&new_catalog)?;
@@ -171,7 +180,10 @@ impl Diff<'_, '_> {
                     ChangeLevel::Signature,
                     format!("form /{} set for a signature", lossy(&key)),
                 ),
-                _ => self.note(ChangeLevel::Other, format!("form entry /{} changed", lossy(&key))),
+                _ => self.note(
+                    ChangeLevel::Other,
+                    format!("form entry /{} changed", lossy(&key)),
+                ),
             }
         }
         self.explain(old_form.get(b"Fields"));
@@ -195,7 +207,10 @@ impl Diff<'_, '_> {
             }
         }
         if updated {
-            self.note(ChangeLevel::ValidationData, "validation data (DSS) added".into());
+            self.note(
+                ChangeLevel::ValidationData,
+                "validation data (DSS) added".into(),
+            );
         }
         Ok(())
     }
@@ -207,22 +222,27 @@ impl Diff<'_, '_> {
         for field in &new_fields {
             match field.reference {
                 Some(reference) if old_refs.contains(&reference) => {}
-                _ if field.dict.get(b"Parent").is_some() && !field.is_signature => {
-                    self.note(ChangeLevel::Other, format!("form field {} added", field.name))
-                }
+                _ if field.dict.get(b"Parent").is_some() && !field.is_signature => self.note(
+                    ChangeLevel::Other,
+                    format!("form field {} added", field.name),
+                ),
                 _ if field.is_signature => {
                     let level = self.signature_value_level(field)?;
                     self.note(level, format!("signature field {} added", field.name));
                 }
-                _ => self.note(ChangeLevel::Other, format!("form field {} added", field.name)),
+                _ => self.note(
+                    ChangeLevel::Other,
+                    format!("form field {} added", field.name),
+                ),
             }
         }
         let new_refs: HashSet<_> = new_fields.iter().filter_map(|f| f.reference).collect();
         for field in &old_fields {
             match field.reference {
-                Some(reference) if !new_refs.contains(&reference) => {
-                    self.note(ChangeLevel::Other, format!("form field {} removed", field.name))
-                }
+                Some(reference) if !new_refs.contains(&reference) => self.note(
+                    ChangeLevel::Other,
+                    format!("form field {} removed", field.name),
+                ),
                 Some(reference) if self.rewritten.contains_key(&reference.num) => {
                     self.explained.insert(reference.num);
                     let new = self.doc.dict(self.new, &Object::Reference(reference))?;
@@ -254,7 +274,10 @@ impl Diff<'_, '_> {
         let appearance_only = |key: &Vec<u8>| matches!(key.as_slice(), b"AP" | b"AS");
         if old.is_signature {
             let filled = old.dict.get(b"V").is_none() && new.get(b"V").is_some();
-            if keys.iter().all(|k| appearance_only(k) || (k == b"V" && filled)) {
+            if keys
+                .iter()
+                .all(|k| appearance_only(k) || (k == b"V" && filled))
+            {
                 let node = FieldNode {
                     dict: new.clone(),
                     ..old.clone()
@@ -262,14 +285,20 @@ impl Diff<'_, '_> {
                 let level = self.signature_value_level(&node)?;
                 self.note(level, format!("signature field {name} signed"));
             } else {
-                let list = keys.iter().map(|k| format!("/{}", lossy(k))).collect::<Vec<_>>();
+                let list = keys
+                    .iter()
+                    .map(|k| format!("/{}", lossy(k)))
+                    .collect::<Vec<_>>();
                 self.note(
                     ChangeLevel::Other,
                     format!("signature field {name} changed ({})", list.join(", ")),
                 );
             }
         } else if keys.iter().all(|k| appearance_only(k) || k == b"V") {
-            self.note(ChangeLevel::FormFill, format!("form field {name} filled in"));
+            self.note(
+                ChangeLevel::FormFill,
+                format!("form field {name} filled in"),
+            );
         } else {
             self.note(ChangeLevel::Other, format!("form field {name} changed"));
         }
@@ -290,8 +319,14 @@ impl Diff<'_, '_> {
         }
         for (index, page) in tree.pages.iter().enumerate() {
             let number = index + 1;
-            let old_page = self.doc.dict(self.old, &Object::Reference(*page))?.unwrap_or_default();
-            let new_page = self.doc.dict(self.new, &Object::Reference(*page))?.unwrap_or_default();
+            let old_page = self
+                .doc
+                .dict(self.old, &Object::Reference(*page))?
+                .unwrap_or_default();
+            let new_page = self
+                .doc
+                .dict(self.new, &Object::Reference(*page))?
+                .unwrap_or_default();
             if self.rewritten.contains_key(&page.num) {
                 self.explained.insert(page.num);
                 for key in differing_keys(&old_page, &new_page) {
@@ -309,10 +344,19 @@ impl Diff<'_, '_> {
         Ok(())
     }
 
-    fn annotations(&mut self, page: usize, old_page: &Dict, new_page: &Dict) -> Result<(), PdfError> {
+    fn annotations(
+        &mut self,
+        page: usize,
+        old_page: &Dict,
+        new_page: &Dict,
+    ) -> Result<(), PdfError> {
         let list = |rev: usize, dict: &Dict| -> Result<Vec<Object>, PdfError> {
             Ok(match dict.get(b"Annots") {
-                Some(value) => self.doc.deref(rev, value)?.as_array().map(<[Object]>::to_vec),
+                Some(value) => self
+                    .doc
+                    .deref(rev, value)?
+                    .as_array()
+                    .map(<[Object]>::to_vec),
                 None => None,
             }
             .unwrap_or_default())
@@ -327,20 +371,31 @@ impl Diff<'_, '_> {
         }
         for annotation in &old {
             if !new.iter().any(|n| same_value(n, annotation)) {
-                self.note(ChangeLevel::Annotation, format!("page {page}: an annotation removed"));
+                self.note(
+                    ChangeLevel::Annotation,
+                    format!("page {page}: an annotation removed"),
+                );
             } else if let Some(reference) = annotation.as_reference() {
-                if self.rewritten.contains_key(&reference.num) && !self.explained.contains(&reference.num) {
+                if self.rewritten.contains_key(&reference.num)
+                    && !self.explained.contains(&reference.num)
+                {
                     self.explained.insert(reference.num);
                     let (old_annot, new_annot) = self.rewritten[&reference.num].clone();
                     let level = annotation_change_level(&old_annot, &new_annot);
-                    self.note(level, format!("page {page}: annotation {} changed", reference.num));
+                    self.note(
+                        level,
+                        format!("page {page}: annotation {} changed", reference.num),
+                    );
                 }
             }
         }
         Ok(())
     }
 
-    fn classify_new_annotation(&self, annotation: &Object) -> Result<(ChangeLevel, String), PdfError> {
+    fn classify_new_annotation(
+        &self,
+        annotation: &Object,
+    ) -> Result<(ChangeLevel, String), PdfError> {
         let dict = self.doc.dict(self.new, annotation)?.unwrap_or_default();
         let subtype = dict.name(b"Subtype").map(lossy).unwrap_or_default();
         if subtype != "Widget" {
@@ -361,9 +416,10 @@ impl Diff<'_, '_> {
             dict: field,
         };
         Ok(match self.signature_value_level(&node)? {
-            ChangeLevel::ValidationData => {
-                (ChangeLevel::ValidationData, "a document timestamp widget".into())
-            }
+            ChangeLevel::ValidationData => (
+                ChangeLevel::ValidationData,
+                "a document timestamp widget".into(),
+            ),
             level => (level, "a signature widget".into()),
         })
     }
@@ -389,7 +445,11 @@ fn annotation_change_level(old: &Object, new: &Object) -> ChangeLevel {
     };
     let widget = old.name(b"Subtype") == Some(b"Widget");
     let keys = differing_keys(old, new);
-    if widget && keys.iter().all(|k| matches!(k.as_slice(), b"AS" | b"AP" | b"V")) {
+    if widget
+        && keys
+            .iter()
+            .all(|k| matches!(k.as_slice(), b"AS" | b"AP" | b"V"))
+    {
         ChangeLevel::FormFill
     } else if widget {
         ChangeLevel::Other

@@ -69,9 +69,9 @@ impl<'a> Document<'a> {
         for (end, startxref) in eof_markers(bytes) {
             match document.chain_from(startxref, &mut by_offset) {
                 Ok(chain) => document.revisions.push(Revision { end, chain }),
-                Err(error) if end + 16 < bytes.len() => document
-                    .warnings
-                    .push(format!("the %%EOF at byte {end} ends no readable revision: {error}")),
+                Err(error) if end + 16 < bytes.len() => document.warnings.push(format!(
+                    "the %%EOF at byte {end} ends no readable revision: {error}"
+                )),
                 Err(error) => return Err(error),
             }
             if document.revisions.len() > MAX_REVISIONS {
@@ -296,10 +296,14 @@ impl<'a> Document<'a> {
         let count = stream.dict.integer(b"N").unwrap_or(0);
         let first = stream.dict.integer(b"First").unwrap_or(0);
         let (Ok(count), Ok(first)) = (u64::try_from(count), usize::try_from(first)) else {
-            return Err(PdfError::Malformed("an object stream's /N or /First is negative".into()));
+            return Err(PdfError::Malformed(
+                "an object stream's /N or /First is negative".into(),
+            ));
         };
         if count > MAX_OBJECTS_PER_STREAM {
-            return Err(PdfError::TooLarge("an object stream holds too many objects".into()));
+            return Err(PdfError::TooLarge(
+                "an object stream holds too many objects".into(),
+            ));
         }
         let mut parser = Parser::new(&data, 0, false);
         let mut offsets = Vec::new();

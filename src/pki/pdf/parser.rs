@@ -177,7 +177,9 @@ impl<'a> Parser<'a> {
         let mut bytes = Vec::new();
         let mut nesting = 1usize;
         loop {
-            let byte = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+            let byte = self
+                .peek()
+                .ok_or_else(|| self.error("unterminated string"))?;
             self.pos += 1;
             match byte {
                 b'(' => nesting += 1,
@@ -403,8 +405,7 @@ fn parse_number(word: &[u8]) -> Option<Object> {
     if !valid {
         return None;
     }
-    let normalised = if text.starts_with('.') || text.starts_with("-.") || text.starts_with("+.")
-    {
+    let normalised = if text.starts_with('.') || text.starts_with("-.") || text.starts_with("+.") {
         text.replacen('.', "0.", 1)
     } else {
         text.to_string()

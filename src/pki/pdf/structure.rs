@@ -79,7 +79,9 @@ impl FieldWalk<'_, '_> {
         depth: usize,
     ) -> Result<(), PdfError> {
         if depth > MAX_TREE_DEPTH || self.nodes.len() >= MAX_FIELDS {
-            return Err(PdfError::TooLarge("the form field tree is too deep or too large".into()));
+            return Err(PdfError::TooLarge(
+                "the form field tree is too deep or too large".into(),
+            ));
         }
         let reference = object.as_reference();
         if let Some(reference) = reference {
@@ -142,7 +144,9 @@ fn visit_pages(
     tree: &mut PageTree,
 ) -> Result<(), PdfError> {
     if depth > MAX_TREE_DEPTH || tree.pages.len() >= MAX_PAGES {
-        return Err(PdfError::TooLarge("the page tree is too deep or too large".into()));
+        return Err(PdfError::TooLarge(
+            "the page tree is too deep or too large".into(),
+        ));
     }
     if !seen.insert(node) {
         return Ok(());

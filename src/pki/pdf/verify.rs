@@ -100,8 +100,20 @@ fn signatures(doc: &Document) -> Result<Vec<FoundSignature>, PdfError> {
             }
         }
     }
-    found.reverse();
+    // In signing order: by where each signature's byte ranges end.
+    found.sort_by_key(|signature| signed_end(&signature.value));
     Ok(found)
+}
+
+fn signed_end(signature: &Dict) -> i64 {
+    let range = signature.get(b"ByteRange").and_then(Object::as_array);
+    match range {
+        Some([_, _, start, len]) => match (start.as_integer(), len.as_integer()) {
+            (Some(start), Some(len)) => start.saturating_add(len),
+            _ => i64::MAX,
+        },
+        _ => i64::MAX,
+    }
 }
 
 fn verify_signature(
@@ -162,7 +174,10 @@ fn format_failure(ctx: &VerifyContext, label: String, sentence: String) -> Signa
 }
 
 /// A document timestamp's verdict is its field's verdict.
-fn timestamp_report(label: &str, timestamp: crate::pki::report::TimestampReport) -> SignatureReport {
+fn timestamp_report(
+    label: &str,
+    timestamp: crate::pki::report::TimestampReport,
+) -> SignatureReport {
     let mut report = SignatureReport::new(label, timestamp.time);
     if timestamp.indication != Indication::TotalPassed {
         let sub = timestamp
@@ -232,7 +247,9 @@ fn judge_changes(
         None => (ChangeLevel::Signature, "after an approval signature only further signatures, timestamps and validation data may be added"),
     };
     if let Some(p) = permission {
-        report.covers.push(format!("certification signature, DocMDP P={p}"));
+        report
+            .covers
+            .push(format!("certification signature, DocMDP P={p}"));
     }
     for (rev, result) in changes.iter().enumerate().skip(layout.revision + 1) {
         let list = match result {
@@ -240,13 +257,20 @@ fn judge_changes(
             Err(error) => {
                 report.fail(ChainFailure::new(
                     SubIndication::FormatFailure,
-                    format!("revision {} cannot be compared with the signed one: {error}", rev + 1),
+                    format!(
+                        "revision {} cannot be compared with the signed one: {error}",
+                        rev + 1
+                    ),
                 ));
                 continue;
             }
         };
         for change in list {
-            let sentence = format!("revision {} (after signing): {}", change.revision + 1, change.what);
+            let sentence = format!(
+                "revision {} (after signing): {}",
+                change.revision + 1,
+                change.what
+            );
             if change.level <= allowed {
                 report.warnings.push(sentence);
             } else {
@@ -272,7 +296,8 @@ pub fn parse_pdf_date(text: &[u8]) -> Option<SystemTime> {
     };
     let year = i32::try_from(digits(0, 4, 0)?).ok()?;
     let month = time::Month::try_from(u8::try_from(digits(4, 2, 1)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, u8::try_from(digits(6, 2, 1)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(year, month, u8::try_from(digits(6, 2, 1)?).ok()?).ok()?;
     let clock = time::Time::from_hms(
         u8::try_from(digits(8, 2, 0)?).ok()?,
         u8::try_from(digits(10, 2, 0)?).ok()?,
@@ -282,13 +307,22 @@ pub fn parse_pdf_date(text: &[u8]) -> Option<SystemTime> {
     let offset = match text.get(14..15) {
         Some(sign @ ("+" | "-")) => {
             let hours = i8::try_from(digits(15, 2, 0)?).ok()?;
-            let minutes = i8::try_from(text.get(18..20).and_then(|m| m.parse::<u8>().ok()).unwrap_or(0)).ok()?;
+            let minutes = i8::try_from(
+                text.get(18..20)
+                    .and_then(|m| m.parse::<u8>().ok())
+                    .unwrap_or(0),
+            )
+            .ok()?;
             let factor = if sign == "-" { -1 } else { 1 };
             time::UtcOffset::from_hms(factor * hours, factor * minutes, 0).ok()?
         }
         _ => time::UtcOffset::UTC,
     };
-    Some(time::PrimitiveDateTime::new(date, clock).assume_offset(offset).into())
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_offset(offset)
+            .into(),
+    )
 }
 
 #[cfg(test)]

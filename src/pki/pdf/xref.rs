@@ -87,7 +87,11 @@ fn read_table(parser: &mut Parser, offset: usize) -> Result<XrefSection, PdfErro
     }
     let trailer = match parser.object()? {
         Object::Dictionary(dict) => dict,
-        _ => return Err(PdfError::Malformed("the trailer is not a dictionary".into())),
+        _ => {
+            return Err(PdfError::Malformed(
+                "the trailer is not a dictionary".into(),
+            ))
+        }
     };
     Ok(XrefSection {
         offset,
