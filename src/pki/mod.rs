@@ -25,6 +25,7 @@ pub mod crypto_policy;
 pub mod dev;
 pub mod digest;
 pub mod document;
+pub mod pdf;
 mod profile;
 pub mod report;
 pub mod revocation;

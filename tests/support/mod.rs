@@ -56,6 +56,7 @@ pub mod cms;
 pub mod demo;
 pub mod gateway;
 pub mod nginx;
+pub mod pdf;
 pub mod pki;
 pub mod proxy;
 pub mod python;
