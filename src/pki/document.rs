@@ -4,8 +4,8 @@
 //! all come through here, so a file gets the same verdict whichever way it arrives.
 
 use super::digest::SignedContent;
-use super::report::{ChainFailure, DocumentFormat, DocumentReport, SubIndication};
-use super::VerifyContext;
+use super::report::{ChainFailure, DocumentFormat, DocumentReport, SignatureReport, SubIndication};
+use super::{cms, pdf, xml, VerifyContext};
 
 /// How deep documents nest (a PDF attached to an edXML message is depth 1); deeper
 /// attachments are reported, not verified, so a hostile file cannot recurse forever.
@@ -72,24 +72,61 @@ fn verify_nested(
         );
     }
     match format {
-        DocumentFormat::Cms => super::cms::verify_cms(ctx, bytes, detached, name),
-        other => {
-            let _ = depth;
-            not_built_in(name, other)
+        DocumentFormat::Cms => cms::verify_cms(ctx, bytes, detached, name),
+        DocumentFormat::Pdf => verify_pdf(ctx, bytes, name),
+        DocumentFormat::Xml | DocumentFormat::Edxml => {
+            let nested = |attachment: &str, content: &[u8]| {
+                (depth < MAX_NESTING)
+                    .then(|| verify_nested(ctx, content, None, attachment, depth + 1))
+            };
+            xml::verify_xml(ctx, bytes, name, &nested)
         }
     }
 }
 
-/// A format whose verifier this build does not have yet.
-fn not_built_in(name: &str, format: DocumentFormat) -> DocumentReport {
-    DocumentReport::unreadable(
-        name,
-        Some(format),
-        ChainFailure::new(
-            SubIndication::FormatFailure,
-            format!("{format:?} signatures cannot be verified by this build"),
+/// A PDF, its signatures' CMS checked by the CMS verifier over the byte ranges.
+fn verify_pdf(ctx: &VerifyContext, bytes: &[u8], name: &str) -> DocumentReport {
+    let cms_check =
+        |der: &[u8], content: &mut dyn SignedContent| one_signer_info(ctx, der, content);
+    let timestamp_check = |token: &[u8], content: &mut dyn SignedContent| {
+        cms::verify_timestamp_token(ctx, token, content)
+    };
+    pdf::verify_pdf(ctx, bytes, name, &cms_check, &timestamp_check)
+}
+
+/// A PDF signature's CMS must hold exactly one SignerInfo: the field has one signer.
+fn one_signer_info(
+    ctx: &VerifyContext,
+    der: &[u8],
+    content: &mut dyn SignedContent,
+) -> SignatureReport {
+    let mut reports = match cms::verify_signer_infos(ctx, der, content) {
+        Ok(reports) => reports,
+        Err(failure) => return failed(ctx, failure),
+    };
+    match (reports.pop(), reports.is_empty()) {
+        (Some(report), true) => report,
+        (Some(_), false) => failed(
+            ctx,
+            ChainFailure::new(
+                SubIndication::FormatFailure,
+                "the signature's CMS has several SignerInfos: a PDF signature field has one signer",
+            ),
         ),
-    )
+        (None, _) => failed(
+            ctx,
+            ChainFailure::new(
+                SubIndication::FormatFailure,
+                "the signature's CMS has no SignerInfo",
+            ),
+        ),
+    }
+}
+
+fn failed(ctx: &VerifyContext, failure: ChainFailure) -> SignatureReport {
+    let mut report = SignatureReport::new("CMS", ctx.validation_time(None));
+    report.fail(failure);
+    report
 }
 
 fn strip_bom_and_blanks(bytes: &[u8]) -> &[u8] {

@@ -31,8 +31,8 @@ pub mod report;
 pub mod revocation;
 pub mod text;
 pub mod trust;
-pub mod xml;
 mod usage;
+pub mod xml;
 
 use std::time::SystemTime;
 

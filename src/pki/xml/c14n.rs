@@ -280,7 +280,9 @@ impl<'o, 'a> Canonicalizer<'o, 'a> {
         let input = node.document().input_text();
         self.attributes.clear();
         for attribute in node.attributes() {
-            let qname = input.get(attribute.range_qname()).unwrap_or(attribute.name());
+            let qname = input
+                .get(attribute.range_qname())
+                .unwrap_or(attribute.name());
             self.attributes.push(Attr {
                 namespace: attribute.namespace().unwrap_or(""),
                 local: attribute.name(),
@@ -307,7 +309,9 @@ impl<'o, 'a> Canonicalizer<'o, 'a> {
                     self.attributes.push(Attr {
                         namespace: XML_NAMESPACE,
                         local: attribute.name(),
-                        qname: input.get(attribute.range_qname()).unwrap_or(attribute.name()),
+                        qname: input
+                            .get(attribute.range_qname())
+                            .unwrap_or(attribute.name()),
                         value: attribute.value(),
                     });
                 }
@@ -445,7 +449,12 @@ fn escape(text: &str, sink: &mut dyn Sink, replace: impl Fn(u8) -> Option<&'stat
 mod tests {
     use super::*;
 
-    fn canonical(input: &str, kind: Canonicalization, apex_name: &str, prefixes: &[&str]) -> String {
+    fn canonical(
+        input: &str,
+        kind: Canonicalization,
+        apex_name: &str,
+        prefixes: &[&str],
+    ) -> String {
         let document = roxmltree::Document::parse(input).unwrap();
         let apex = document
             .descendants()
@@ -521,7 +530,12 @@ mod tests {
 
     #[test]
     fn method_uris_round_trip_and_c14n_11_is_refused() {
-        assert_eq!(C14nMethod::from_uri(EXCLUSIVE_WITH_COMMENTS).unwrap().name(), "exc-c14n-with-comments");
+        assert_eq!(
+            C14nMethod::from_uri(EXCLUSIVE_WITH_COMMENTS)
+                .unwrap()
+                .name(),
+            "exc-c14n-with-comments"
+        );
         assert_eq!(C14nMethod::from_uri(INCLUSIVE).unwrap().name(), "c14n");
         assert!(C14nMethod::from_uri("http://www.w3.org/2006/12/xml-c14n11").is_none());
     }

@@ -72,7 +72,9 @@ pub fn looks_like_edxml(input: &[u8]) -> bool {
     };
     let namespace = EDXML_NAMESPACE.as_bytes();
     (local == b"edXML" || local == b"edXMLEnvelope")
-        && head.windows(namespace.len()).any(|window| window == namespace)
+        && head
+            .windows(namespace.len())
+            .any(|window| window == namespace)
 }
 
 /// The offset just after the `<` of the document element, skipping the XML
@@ -159,7 +161,10 @@ pub fn verify_xml_detailed(
             }
         }
     }
-    let reports = verified.into_iter().map(|signature| signature.report).collect();
+    let reports = verified
+        .into_iter()
+        .map(|signature| signature.report)
+        .collect();
     let mut report = DocumentReport::from_signatures(name, format, reports);
     edxml::apply_nested(&attachments, &mut report);
     XmlReport {

@@ -77,7 +77,11 @@ pub fn verify_signature<'a>(
 
 /// The crypto policy applies to what the signature itself uses, not only to the chain:
 /// an rsa-sha1 SignatureMethod or a SHA-1 DigestMethod is refused unless legacy.
-fn check_algorithms(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, report: &mut SignatureReport) {
+fn check_algorithms(
+    ctx: &VerifyContext,
+    parsed: &ParsedSignature<'_, '_>,
+    report: &mut SignatureReport,
+) {
     let mut digests: Vec<DigestAlgorithm> = Vec::new();
     for reference in &parsed.references {
         if !digests.contains(&reference.digest) {
@@ -110,7 +114,11 @@ fn check_algorithms(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, repor
 
 /// Finds the certificate whose key verifies the SignatureValue (KeyInfo lists the
 /// signer and, in any order, intermediates), then validates its path.
-fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, report: &mut SignatureReport) {
+fn check_signature_value(
+    ctx: &VerifyContext,
+    parsed: &ParsedSignature<'_, '_>,
+    report: &mut SignatureReport,
+) {
     if parsed.certificates.is_empty() {
         report.fail(XmlSigError::NoCertificate.failure());
         return;
@@ -142,7 +150,10 @@ fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, 
             Err(error) => last_error = Some(error),
         }
     }
-    report.signer = parsed.certificates.first().and_then(|der| CertificateInfo::from_der(der));
+    report.signer = parsed
+        .certificates
+        .first()
+        .and_then(|der| CertificateInfo::from_der(der));
     let detail = match last_error {
         Some(error) => format!("SignatureValue: {error} (no certificate in KeyInfo verifies it)"),
         None => "SignatureValue: no certificate in KeyInfo verifies it".to_string(),
@@ -150,8 +161,18 @@ fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, 
     report.fail(ChainFailure::new(SubIndication::SigCryptoFailure, detail));
 }
 
-fn validate_chain(ctx: &VerifyContext, leaf: &[u8], intermediates: &[Vec<u8>], report: &mut SignatureReport) {
-    let request = ctx.chain_request(leaf, intermediates, report.validation_time, Usage::DocumentSigning);
+fn validate_chain(
+    ctx: &VerifyContext,
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    report: &mut SignatureReport,
+) {
+    let request = ctx.chain_request(
+        leaf,
+        intermediates,
+        report.validation_time,
+        Usage::DocumentSigning,
+    );
     match ctx.trust.validate(&request) {
         Ok(chain) => {
             report.chain = chain.certificates;
