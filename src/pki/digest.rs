@@ -161,9 +161,10 @@ impl<R: Read> StreamedContent<R> {
 
 impl<R: Read> SignedContent for StreamedContent<R> {
     fn digests(&mut self, algorithms: &[DigestAlgorithm]) -> io::Result<Vec<Vec<u8>>> {
-        let mut reader = self.reader.take().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::Other, "streamed content was already hashed")
-        })?;
+        let mut reader = self
+            .reader
+            .take()
+            .ok_or_else(|| io::Error::other("streamed content was already hashed"))?;
         digest_all(&mut reader, algorithms)
     }
 }
