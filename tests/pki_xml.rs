@@ -30,7 +30,10 @@ const PLAIN_IDS: &[(&str, &str)] = &[("Id", "urn:govgate:test:hoso:ThongTin")];
 const EDXML_IDS: &[(&str, &str)] = &[
     ("Id", "http://www.mic.gov.vn/TBT/QCVN_102_2016:edXMLHeader"),
     ("Id", "http://www.mic.gov.vn/TBT/QCVN_102_2016:edXMLBody"),
-    ("Id", "http://www.mic.gov.vn/TBT/QCVN_102_2016:AttachmentEncoded"),
+    (
+        "Id",
+        "http://www.mic.gov.vn/TBT/QCVN_102_2016:AttachmentEncoded",
+    ),
 ];
 
 struct Fixture {
@@ -67,7 +70,9 @@ fn fixture() -> Fixture {
 }
 
 fn template(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/edxml").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/edxml")
+        .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -79,7 +84,9 @@ fn edxml_by_id_template() -> String {
     let reference_end = whole.find("</Reference>").unwrap() + "</Reference>".len();
     let reference = |uri: &str, enveloped: bool| {
         let enveloped = match enveloped {
-            true => "<Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",
+            true => {
+                "<Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>"
+            }
             false => "",
         };
         format!(
@@ -109,12 +116,22 @@ impl Fixture {
 
     /// xmlsec1 signs `template_text` as `signer`, with the signer's intermediate in
     /// KeyInfo unless `leaf_only`.
-    fn sign_as(&self, template_text: &str, signer: &str, leaf_only: bool, ids: &[(&str, &str)]) -> String {
+    fn sign_as(
+        &self,
+        template_text: &str,
+        signer: &str,
+        leaf_only: bool,
+        ids: &[(&str, &str)],
+    ) -> String {
         let template_path = self.path(&format!("{signer}-template.xml"));
         std::fs::write(&template_path, template_text).unwrap();
         let cert = self.pki.cert(signer).unwrap();
         // xmlsec1 takes one certificate from each file it is given.
-        let issuer = cert.issuer.as_deref().and_then(|issuer| self.pki.cert(issuer)).unwrap();
+        let issuer = cert
+            .issuer
+            .as_deref()
+            .and_then(|issuer| self.pki.cert(issuer))
+            .unwrap();
         let certs: Vec<&Path> = match leaf_only {
             true => vec![cert.cert_path.as_path()],
             false => vec![cert.cert_path.as_path(), issuer.cert_path.as_path()],
@@ -129,7 +146,9 @@ impl Fixture {
     }
 
     fn verify(&self, document: &str) -> DocumentReport {
-        verify_xml(&self.ctx, document.as_bytes(), "message.edxml", &|_, _| None)
+        verify_xml(&self.ctx, document.as_bytes(), "message.edxml", &|_, _| {
+            None
+        })
     }
 
     fn xmlsec(&self, document: &str, ids: &[(&str, &str)]) -> bool {
@@ -150,7 +169,11 @@ fn first_signature(report: &DocumentReport) -> &SignatureReport {
 }
 
 fn assert_passed(report: &DocumentReport) {
-    assert!(report.passed(), "{}", serde_json::to_string_pretty(report).unwrap());
+    assert!(
+        report.passed(),
+        "{}",
+        serde_json::to_string_pretty(report).unwrap()
+    );
 }
 
 fn assert_sub(report: &DocumentReport, expected: SubIndication) {
@@ -175,10 +198,18 @@ fn a_signed_edxml_message_passes_and_says_what_is_covered() {
     assert!(fixture.xmlsec(&signed, &[]));
     let handed_over = RefCell::new(Vec::new());
     let nested = |name: &str, data: &[u8]| {
-        handed_over.borrow_mut().push((name.to_string(), data.len()));
+        handed_over
+            .borrow_mut()
+            .push((name.to_string(), data.len()));
         None
     };
-    let detailed = verify_xml_detailed(&fixture.ctx, &XmlLimits::DEFAULT, signed.as_bytes(), "m", &nested);
+    let detailed = verify_xml_detailed(
+        &fixture.ctx,
+        &XmlLimits::DEFAULT,
+        signed.as_bytes(),
+        "m",
+        &nested,
+    );
     let report = &detailed.document;
     assert_passed(report);
     assert_eq!(report.format, Some(DocumentFormat::Edxml));
@@ -187,11 +218,20 @@ fn a_signed_edxml_message_passes_and_says_what_is_covered() {
     assert_eq!(signer.identifiers, vec!["MST:2300100123".to_string()]);
     assert_eq!(signature.chain.len(), 3);
     assert_eq!(signature.trust_list.as_deref(), Some("government"));
-    assert_eq!(signature.signature_algorithm.as_deref(), Some("rsa-pkcs1-sha256"));
+    assert_eq!(
+        signature.signature_algorithm.as_deref(),
+        Some("rsa-pkcs1-sha256")
+    );
     assert_eq!(signature.digest_algorithm.as_deref(), Some("sha-256"));
     let covers = signature.covers.join("\n");
-    assert!(covers.contains("the whole document, except the signature itself"), "{covers}");
-    assert!(covers.contains("header, the body and every attachment are signed"), "{covers}");
+    assert!(
+        covers.contains("the whole document, except the signature itself"),
+        "{covers}"
+    );
+    assert!(
+        covers.contains("header, the body and every attachment are signed"),
+        "{covers}"
+    );
     assert!(covers.contains("attachment QD-123.zip"), "{covers}");
     // The zipped PDF went to the caller's verifier, the text file did not.
     assert_eq!(handed_over.borrow().len(), 1);
@@ -231,7 +271,11 @@ fn a_swapped_certificate_does_not_verify_the_signature() {
     let engine = base64::engine::general_purpose::STANDARD;
     let signer_b64 = engine.encode(fixture.pki.der("so-tnmt"));
     let cert_b64 = between(&signed, "<X509Certificate>", "</X509Certificate>");
-    assert_eq!(cert_b64.replace(['\n', '\r'], ""), signer_b64, "xmlsec1 puts the signer first");
+    assert_eq!(
+        cert_b64.replace(['\n', '\r'], ""),
+        signer_b64,
+        "xmlsec1 puts the signer first"
+    );
     let tampered = signed.replace(cert_b64, &engine.encode(fixture.pki.der("ubnd")));
     assert!(!fixture.xmlsec(&tampered, &[]));
     let report = fixture.verify(&tampered);
@@ -244,7 +288,10 @@ fn a_missing_intermediate_means_no_chain() {
     let signed = fixture.sign_as(&template("edxml-template.xml"), "so-tnmt", true, &[]);
     assert_eq!(signed.matches("<X509Certificate>").count(), 1);
     assert!(!fixture.xmlsec_without_intermediates(&signed));
-    assert_sub(&fixture.verify(&signed), SubIndication::NoCertificateChainFound);
+    assert_sub(
+        &fixture.verify(&signed),
+        SubIndication::NoCertificateChainFound,
+    );
 }
 
 #[test]
@@ -322,7 +369,12 @@ fn a_moved_signed_body_is_signature_wrapping() {
     assert!(fixture.xmlsec(&signed, EDXML_IDS));
     let report = fixture.verify(&signed);
     assert_passed(&report);
-    assert_eq!(first_signature(&report).covers.len(), 4 + 1, "{:?}", first_signature(&report).covers);
+    assert_eq!(
+        first_signature(&report).covers.len(),
+        4 + 1,
+        "{:?}",
+        first_signature(&report).covers
+    );
 
     // The signed body goes into a ds:Object of the signature; an unsigned body takes
     // its place, where the application reads it.
@@ -330,8 +382,16 @@ fn a_moved_signed_body_is_signature_wrapping() {
     let body_end = signed.find("</edXML:edXMLBody>").unwrap() + "</edXML:edXMLBody>".len();
     let original_body = &signed[body_start..body_end];
     let forged_body = "<edXML:edXMLBody><edXML:edXMLManifest version=\"1.0\"/></edXML:edXMLBody>";
-    let wrapped = format!("{}{forged_body}{}", &signed[..body_start], &signed[body_end..])
-        .replacen("</Signature>", &format!("<Object>{original_body}</Object></Signature>"), 1);
+    let wrapped = format!(
+        "{}{forged_body}{}",
+        &signed[..body_start],
+        &signed[body_end..]
+    )
+    .replacen(
+        "</Signature>",
+        &format!("<Object>{original_body}</Object></Signature>"),
+        1,
+    );
     // xmlsec1 accepts it: every reference still finds its (moved) element.
     assert!(fixture.xmlsec(&wrapped, EDXML_IDS));
     let report = fixture.verify(&wrapped);
@@ -358,7 +418,10 @@ fn an_edxml_signature_over_the_header_only_is_refused() {
     let report = fixture.verify(&signed);
     assert_sub(&report, SubIndication::FormatFailure);
     let errors = first_signature(&report).errors.join("\n");
-    assert!(errors.contains("edXMLBody, attachment QD-123.zip"), "{errors}");
+    assert!(
+        errors.contains("edXMLBody, attachment QD-123.zip"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -386,13 +449,20 @@ fn comments_are_not_signed_content_unless_the_signed_info_keeps_them() {
             &format!("<Transform Algorithm=\"http://www.w3.org/2001/10/{method}\"/>"),
         );
         let signed = fixture.sign(&text);
-        let commented = signed.replacen("<edXML:edXMLManifest", "<!-- thêm sau khi ký --><edXML:edXMLManifest", 1);
+        let commented = signed.replacen(
+            "<edXML:edXMLManifest",
+            "<!-- thêm sau khi ký --><edXML:edXMLManifest",
+            1,
+        );
         assert!(fixture.xmlsec(&commented, &[]), "{method}");
         assert_passed(&fixture.verify(&commented));
     }
     // A comment inside SignedInfo is signed when SignedInfo is canonicalised with
     // comments: removing it breaks the signature; without comments it does not.
-    for (method, survives) in [("xml-exc-c14n#WithComments", false), ("xml-exc-c14n#", true)] {
+    for (method, survives) in [
+        ("xml-exc-c14n#WithComments", false),
+        ("xml-exc-c14n#", true),
+    ] {
         let text = template("edxml-template.xml").replacen(
             "<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>",
             &format!("<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/{method}\"/><!-- ghi chú -->"),
@@ -418,12 +488,13 @@ fn namespace_tricks_change_the_verdict_exactly_where_xmlsec1_does() {
         1,
     );
     // The same element under another prefix: prefixes are significant in c14n.
-    let reprefixed = signed.replacen(
-        "<edXML:Subject>",
-        &format!("<e:Subject xmlns:e=\"{EDXML_NS}\">"),
-        1,
-    )
-    .replacen("</edXML:Subject>", "</e:Subject>", 1);
+    let reprefixed = signed
+        .replacen(
+            "<edXML:Subject>",
+            &format!("<e:Subject xmlns:e=\"{EDXML_NS}\">"),
+            1,
+        )
+        .replacen("</edXML:Subject>", "</e:Subject>", 1);
     // An unused declaration on the document element: exclusive c14n ignores it.
     let unused = signed.replacen("<edXML xmlns=", "<edXML xmlns:z=\"urn:z\" xmlns=", 1);
     for (case, document, expected) in [
@@ -433,7 +504,11 @@ fn namespace_tricks_change_the_verdict_exactly_where_xmlsec1_does() {
     ] {
         assert_ne!(document, &signed, "{case}");
         assert_eq!(fixture.xmlsec(document, &[]), expected, "xmlsec1 {case}");
-        assert_eq!(fixture.verify(document).passed(), expected, "govgate {case}");
+        assert_eq!(
+            fixture.verify(document).passed(),
+            expected,
+            "govgate {case}"
+        );
     }
 
     let plain = fixture.sign_as(&template("plain-id-template.xml"), "an", false, PLAIN_IDS);
@@ -450,8 +525,16 @@ fn namespace_tricks_change_the_verdict_exactly_where_xmlsec1_does() {
         ("undeclared outside", &undeclared_outside, true),
     ] {
         assert_ne!(document, &plain, "{case}");
-        assert_eq!(fixture.xmlsec(document, PLAIN_IDS), expected, "xmlsec1 {case}");
-        assert_eq!(fixture.verify(document).passed(), expected, "govgate {case}");
+        assert_eq!(
+            fixture.xmlsec(document, PLAIN_IDS),
+            expected,
+            "xmlsec1 {case}"
+        );
+        assert_eq!(
+            fixture.verify(document).passed(),
+            expected,
+            "govgate {case}"
+        );
     }
 }
 
@@ -478,13 +561,22 @@ fn external_reference_uris_are_refused_and_never_fetched() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    for uri in [format!("http://127.0.0.1:{port}/ho-so.xml"), "ho-so.xml".to_string()] {
+    for uri in [
+        format!("http://127.0.0.1:{port}/ho-so.xml"),
+        "ho-so.xml".to_string(),
+    ] {
         let external = signed.replace("URI=\"#thong-tin\"", &format!("URI=\"{uri}\""));
         let report = fixture.verify(&external);
         assert!(!report.passed());
-        assert!(first_signature(&report).errors[0].contains("never fetched"), "{uri}");
+        assert!(
+            first_signature(&report).errors[0].contains("never fetched"),
+            "{uri}"
+        );
     }
-    assert!(listener.accept().is_err(), "govgate connected to the reference URI");
+    assert!(
+        listener.accept().is_err(),
+        "govgate connected to the reference URI"
+    );
 }
 
 #[test]
@@ -525,7 +617,11 @@ fn deep_nesting_is_refused() {
     let fixture = fixture();
     let signed = fixture.sign(&template("edxml-template.xml"));
     let deep = format!("{}{}", "<d>".repeat(5000), "</d>".repeat(5000));
-    let nested = signed.replacen("</edXML:edXMLManifest>", &format!("{deep}</edXML:edXMLManifest>"), 1);
+    let nested = signed.replacen(
+        "</edXML:edXMLManifest>",
+        &format!("{deep}</edXML:edXMLManifest>"),
+        1,
+    );
     assert!(!fixture.xmlsec(&nested, &[]));
     let report = fixture.verify(&nested);
     assert_sub(&report, SubIndication::FormatFailure);
@@ -538,14 +634,29 @@ fn a_failing_nested_signature_fails_the_message_and_an_unsigned_one_does_not() {
     let signed = fixture.sign(&template("edxml-template.xml"));
     let failing = |name: &str, _: &[u8]| {
         let mut signature = SignatureReport::new("PDF field Signature1", SystemTime::now());
-        signature.fail(govgate::pki::ChainFailure::new(SubIndication::HashFailure, "changed"));
-        Some(DocumentReport::from_signatures(name, DocumentFormat::Pdf, vec![signature]))
+        signature.fail(govgate::pki::ChainFailure::new(
+            SubIndication::HashFailure,
+            "changed",
+        ));
+        Some(DocumentReport::from_signatures(
+            name,
+            DocumentFormat::Pdf,
+            vec![signature],
+        ))
     };
     let report = verify_xml(&fixture.ctx, signed.as_bytes(), "m", &failing);
     assert_sub(&report, SubIndication::HashFailure);
-    assert!(report.errors[0].contains("QD-123.zip/QD-123.pdf"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].contains("QD-123.zip/QD-123.pdf"),
+        "{:?}",
+        report.errors
+    );
     let unsigned = |name: &str, _: &[u8]| {
-        Some(DocumentReport::from_signatures(name, DocumentFormat::Pdf, Vec::new()))
+        Some(DocumentReport::from_signatures(
+            name,
+            DocumentFormat::Pdf,
+            Vec::new(),
+        ))
     };
     assert_passed(&verify_xml(&fixture.ctx, signed.as_bytes(), "m", &unsigned));
 }
@@ -555,8 +666,15 @@ fn a_zip_bomb_attachment_is_refused() {
     let fixture = fixture();
     let bomb = python_zip_of_zeros(8 * 1024 * 1024);
     let text = template("edxml-template.xml");
-    let content = between(&text, "<ContentTransferEncoded>", "</ContentTransferEncoded>");
-    let text = text.replace(content, &base64::engine::general_purpose::STANDARD.encode(bomb));
+    let content = between(
+        &text,
+        "<ContentTransferEncoded>",
+        "</ContentTransferEncoded>",
+    );
+    let text = text.replace(
+        content,
+        &base64::engine::general_purpose::STANDARD.encode(bomb),
+    );
     let signed = fixture.sign(&text);
     assert!(fixture.xmlsec(&signed, &[]));
     let report = fixture.verify(&signed);
@@ -584,7 +702,9 @@ fn looks_like_edxml_reads_only_the_document_element() {
     let fixture = fixture();
     let signed = fixture.sign(&template("edxml-template.xml"));
     assert!(govgate::pki::xml::looks_like_edxml(signed.as_bytes()));
-    assert!(!govgate::pki::xml::looks_like_edxml(template("plain-id-template.xml").as_bytes()));
+    assert!(!govgate::pki::xml::looks_like_edxml(
+        template("plain-id-template.xml").as_bytes()
+    ));
     assert!(!govgate::pki::xml::looks_like_edxml(b"%PDF-1.7"));
 }
 

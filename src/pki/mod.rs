@@ -26,8 +26,8 @@ pub mod digest;
 mod profile;
 pub mod report;
 pub mod trust;
-pub mod xml;
 mod usage;
+pub mod xml;
 
 use std::time::SystemTime;
 

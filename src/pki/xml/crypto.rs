@@ -91,7 +91,9 @@ fn verification_algorithm(
     use DigestAlgorithm::*;
     use SignatureMethod::*;
     let algorithm: &'static dyn VerificationAlgorithm = match (method, key_type, curve) {
-        (RsaPkcs1(Sha1), RSA_ENCRYPTION, _) => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        (RsaPkcs1(Sha1), RSA_ENCRYPTION, _) => {
+            &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY
+        }
         (RsaPkcs1(Sha256), RSA_ENCRYPTION, _) => {
             &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
         }

@@ -83,7 +83,11 @@ pub fn locate<'a, 'i>(document: &'a Document<'i>) -> Result<EdxmlLayout<'a, 'i>,
 
 /// Fails `report` unless its verified references cover the header, the body and
 /// every attachment, each where the application reads it.
-pub fn check_coverage(layout: &EdxmlLayout<'_, '_>, coverage: &[Coverage], report: &mut SignatureReport) {
+pub fn check_coverage(
+    layout: &EdxmlLayout<'_, '_>,
+    coverage: &[Coverage],
+    report: &mut SignatureReport,
+) {
     let covered = |node: Node<'_, '_>| coverage.iter().any(|c| c.covers(node));
     let mut missing = Vec::new();
     if !covered(layout.header) {
@@ -94,7 +98,10 @@ pub fn check_coverage(layout: &EdxmlLayout<'_, '_>, coverage: &[Coverage], repor
     }
     for (index, attachment) in layout.attachments.iter().enumerate() {
         if !covered(*attachment) {
-            missing.push(format!("attachment {}", attachment_name(*attachment, index)));
+            missing.push(format!(
+                "attachment {}",
+                attachment_name(*attachment, index)
+            ));
         }
     }
     if missing.is_empty() {
@@ -198,7 +205,9 @@ fn read_attachment(
         Err(error) => report.error = Some(format!("zip archive: {error}")),
         Ok(entries) => {
             for entry in entries {
-                report.entries.push(format!("{} ({} bytes)", entry.name, entry.data.len()));
+                report
+                    .entries
+                    .push(format!("{} ({} bytes)", entry.name, entry.data.len()));
                 if is_signed_file(&entry.data) {
                     report
                         .nested
@@ -221,7 +230,10 @@ fn decode_content(node: Node<'_, '_>, limits: &XmlLimits) -> Result<Vec<u8>, Str
     for text in holder.children().filter(|child| child.is_text()) {
         let text = text.text().unwrap_or_default();
         if (compact.len() + text.len()) / 4 * 3 > limits.max_attachment_bytes.saturating_add(3) {
-            return Err(format!("larger than the {} bytes allowed", limits.max_attachment_bytes));
+            return Err(format!(
+                "larger than the {} bytes allowed",
+                limits.max_attachment_bytes
+            ));
         }
         compact.extend(text.chars().filter(|c| !c.is_ascii_whitespace()));
     }
@@ -239,7 +251,10 @@ fn is_signed_file(data: &[u8]) -> bool {
         return true;
     }
     let head = &data[..data.len().min(32)];
-    data.first() == Some(&0x30) && head.windows(SIGNED_DATA_OID.len()).any(|w| w == SIGNED_DATA_OID)
+    data.first() == Some(&0x30)
+        && head
+            .windows(SIGNED_DATA_OID.len())
+            .any(|w| w == SIGNED_DATA_OID)
 }
 
 /// What a nested report does to the message's verdict: a nested file whose own
@@ -260,7 +275,9 @@ pub fn apply_nested(attachments: &[AttachmentReport], document: &mut DocumentRep
             if nested.signatures.is_empty() || nested.passed() {
                 continue;
             }
-            let sub = nested.sub_indication.unwrap_or(SubIndication::FormatFailure);
+            let sub = nested
+                .sub_indication
+                .unwrap_or(SubIndication::FormatFailure);
             degrade(
                 document,
                 ChainFailure::new(

@@ -72,7 +72,9 @@ pub fn looks_like_edxml(input: &[u8]) -> bool {
     };
     let namespace = EDXML_NAMESPACE.as_bytes();
     (local == b"edXML" || local == b"edXMLEnvelope")
-        && head.windows(namespace.len()).any(|window| window == namespace)
+        && head
+            .windows(namespace.len())
+            .any(|window| window == namespace)
 }
 
 /// The offset just after the `<` of the document element, skipping the XML
@@ -136,10 +138,12 @@ pub fn verify_xml_detailed(
     }
 
     let ids = reference::IdIndex::build(&document);
+    let mut budget = reference::WorkBudget::new(input.len(), limits.max_canonicalized_factor);
     let mut verified = Vec::new();
     for (index, element) in signatures.into_iter().enumerate() {
         let label = format!("ds:Signature {}", index + 1);
-        let mut signature = verify::verify_signature(ctx, &document, element, &ids, limits, label);
+        let mut signature =
+            verify::verify_signature(ctx, &document, element, &ids, &mut budget, limits, label);
         if let Some(layout) = &layout {
             edxml::check_coverage(layout, &signature.coverage, &mut signature.report);
         }
@@ -159,7 +163,10 @@ pub fn verify_xml_detailed(
             }
         }
     }
-    let reports = verified.into_iter().map(|signature| signature.report).collect();
+    let reports = verified
+        .into_iter()
+        .map(|signature| signature.report)
+        .collect();
     let mut report = DocumentReport::from_signatures(name, format, reports);
     edxml::apply_nested(&attachments, &mut report);
     XmlReport {

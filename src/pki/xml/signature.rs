@@ -85,7 +85,8 @@ pub struct ParsedSignature<'a, 'i> {
 }
 
 pub fn is_dsig(node: Node<'_, '_>, local: &str) -> bool {
-    node.is_element() && node.tag_name().namespace() == Some(DSIG_NAMESPACE)
+    node.is_element()
+        && node.tag_name().namespace() == Some(DSIG_NAMESPACE)
         && node.tag_name().name() == local
 }
 
@@ -93,7 +94,10 @@ fn child<'a, 'i>(parent: Node<'a, 'i>, local: &'static str) -> Option<Node<'a, '
     parent.children().find(|node| is_dsig(*node, local))
 }
 
-fn required<'a, 'i>(parent: Node<'a, 'i>, local: &'static str) -> Result<Node<'a, 'i>, XmlSigError> {
+fn required<'a, 'i>(
+    parent: Node<'a, 'i>,
+    local: &'static str,
+) -> Result<Node<'a, 'i>, XmlSigError> {
     child(parent, local).ok_or(XmlSigError::Missing(local))
 }
 
@@ -111,12 +115,18 @@ pub fn parse_signature<'a, 'i>(
     let c14n_uri = algorithm(c14n_node, "CanonicalizationMethod/@Algorithm")?;
     let canonicalization = C14nMethod::from_uri(c14n_uri)
         .ok_or_else(|| XmlSigError::UnsupportedCanonicalization(c14n_uri.to_string()))?;
-    let method_uri = algorithm(required(signed_info, "SignatureMethod")?, "SignatureMethod/@Algorithm")?;
+    let method_uri = algorithm(
+        required(signed_info, "SignatureMethod")?,
+        "SignatureMethod/@Algorithm",
+    )?;
     let method = SignatureMethod::from_uri(method_uri)
         .ok_or_else(|| XmlSigError::UnsupportedSignatureMethod(method_uri.to_string()))?;
 
     let mut references = Vec::new();
-    for node in signed_info.children().filter(|node| is_dsig(*node, "Reference")) {
+    for node in signed_info
+        .children()
+        .filter(|node| is_dsig(*node, "Reference"))
+    {
         if references.len() == limits.max_references_per_signature {
             return Err(XmlSigError::TooMany("references in one signature"));
         }
@@ -140,7 +150,10 @@ pub fn parse_signature<'a, 'i>(
     })
 }
 
-fn parse_reference<'a>(node: Node<'a, '_>, limits: &XmlLimits) -> Result<ParsedReference<'a>, XmlSigError> {
+fn parse_reference<'a>(
+    node: Node<'a, '_>,
+    limits: &XmlLimits,
+) -> Result<ParsedReference<'a>, XmlSigError> {
     let mut transforms = Vec::new();
     if let Some(list) = child(node, "Transforms") {
         for transform in list.children().filter(|n| is_dsig(*n, "Transform")) {

@@ -7,7 +7,7 @@ use super::c14n::{self, C14nOptions};
 use super::crypto;
 use super::error::XmlSigError;
 use super::parse::XmlLimits;
-use super::reference::{self, Coverage, IdIndex};
+use super::reference::{self, Coverage, IdIndex, WorkBudget};
 use super::signature::{self, ParsedSignature};
 use crate::pki::{
     CertificateInfo, ChainFailure, DigestAlgorithm, SignatureReport, SubIndication, Usage,
@@ -26,6 +26,7 @@ pub fn verify_signature<'a>(
     document: &'a Document<'_>,
     element: Node<'a, '_>,
     ids: &IdIndex<'a>,
+    budget: &mut WorkBudget,
     limits: &XmlLimits,
     label: String,
 ) -> VerifiedSignature {
@@ -42,7 +43,7 @@ pub fn verify_signature<'a>(
     for (index, parsed_reference) in parsed.references.iter().enumerate() {
         let number = index + 1;
         let uri = parsed_reference.uri.unwrap_or("(none)");
-        match reference::digest_reference(document, element, parsed_reference, ids) {
+        match reference::digest_reference(document, element, parsed_reference, ids, budget) {
             Err(error) => report.fail(ChainFailure::new(
                 error.sub_indication(),
                 format!("reference {number} (URI {uri:?}): {error}"),
@@ -77,7 +78,11 @@ pub fn verify_signature<'a>(
 
 /// The crypto policy applies to what the signature itself uses, not only to the chain:
 /// an rsa-sha1 SignatureMethod or a SHA-1 DigestMethod is refused unless legacy.
-fn check_algorithms(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, report: &mut SignatureReport) {
+fn check_algorithms(
+    ctx: &VerifyContext,
+    parsed: &ParsedSignature<'_, '_>,
+    report: &mut SignatureReport,
+) {
     let mut digests: Vec<DigestAlgorithm> = Vec::new();
     for reference in &parsed.references {
         if !digests.contains(&reference.digest) {
@@ -110,7 +115,11 @@ fn check_algorithms(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, repor
 
 /// Finds the certificate whose key verifies the SignatureValue (KeyInfo lists the
 /// signer and, in any order, intermediates), then validates its path.
-fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, report: &mut SignatureReport) {
+fn check_signature_value(
+    ctx: &VerifyContext,
+    parsed: &ParsedSignature<'_, '_>,
+    report: &mut SignatureReport,
+) {
     if parsed.certificates.is_empty() {
         report.fail(XmlSigError::NoCertificate.failure());
         return;
@@ -142,7 +151,10 @@ fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, 
             Err(error) => last_error = Some(error),
         }
     }
-    report.signer = parsed.certificates.first().and_then(|der| CertificateInfo::from_der(der));
+    report.signer = parsed
+        .certificates
+        .first()
+        .and_then(|der| CertificateInfo::from_der(der));
     let detail = match last_error {
         Some(error) => format!("SignatureValue: {error} (no certificate in KeyInfo verifies it)"),
         None => "SignatureValue: no certificate in KeyInfo verifies it".to_string(),
@@ -150,8 +162,18 @@ fn check_signature_value(ctx: &VerifyContext, parsed: &ParsedSignature<'_, '_>, 
     report.fail(ChainFailure::new(SubIndication::SigCryptoFailure, detail));
 }
 
-fn validate_chain(ctx: &VerifyContext, leaf: &[u8], intermediates: &[Vec<u8>], report: &mut SignatureReport) {
-    let request = ctx.chain_request(leaf, intermediates, report.validation_time, Usage::DocumentSigning);
+fn validate_chain(
+    ctx: &VerifyContext,
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    report: &mut SignatureReport,
+) {
+    let request = ctx.chain_request(
+        leaf,
+        intermediates,
+        report.validation_time,
+        Usage::DocumentSigning,
+    );
     match ctx.trust.validate(&request) {
         Ok(chain) => {
             report.chain = chain.certificates;

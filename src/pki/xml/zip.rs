@@ -166,7 +166,10 @@ fn extract(
         .get(start..start.saturating_add(entry.compressed as usize))
         .ok_or(ZipError::Truncated("entry data"))?;
     // The declared size is only a claim: the limit is enforced on what inflates.
-    let ratio_limit = entry.compressed.saturating_mul(limits.max_ratio).max(RATIO_FREE_BYTES);
+    let ratio_limit = entry
+        .compressed
+        .saturating_mul(limits.max_ratio)
+        .max(RATIO_FREE_BYTES);
     let limit = ratio_limit.min(remaining);
     if entry.uncompressed > limit {
         return Err(ZipError::TooLarge(entry.name.clone()));
@@ -177,7 +180,10 @@ fn extract(
         method => return Err(ZipError::Method(entry.name.clone(), method)),
     };
     if data.len() as u64 != entry.uncompressed {
-        return Err(ZipError::Corrupt(entry.name.clone(), "size differs from the directory"));
+        return Err(ZipError::Corrupt(
+            entry.name.clone(),
+            "size differs from the directory",
+        ));
     }
     let mut crc = flate2::Crc::new();
     crc.update(&data);
@@ -273,7 +279,10 @@ mod tests {
         let mut zip = stored_zip("qd.pdf", b"%PDF-1.7 body");
         let at = 30 + "qd.pdf".len() + 2;
         zip[at] ^= 1;
-        assert!(matches!(read_archive(&zip, &LIMITS), Err(ZipError::Corrupt(_, _))));
+        assert!(matches!(
+            read_archive(&zip, &LIMITS),
+            Err(ZipError::Corrupt(_, _))
+        ));
     }
 
     #[test]
@@ -291,6 +300,9 @@ mod tests {
             max_total: 1024,
             ..LIMITS
         };
-        assert!(matches!(read_archive(&zip, &tight), Err(ZipError::TooLarge(_))));
+        assert!(matches!(
+            read_archive(&zip, &tight),
+            Err(ZipError::TooLarge(_))
+        ));
     }
 }
