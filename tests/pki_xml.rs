@@ -755,3 +755,59 @@ fn canonical_forms_match_xmllint_on_tricky_inputs() {
         }
     }
 }
+
+/// xmlsec1 1.2 has no RSA-PSS, so openssl makes the SignatureValue (PSS, MGF1-SHA-256,
+/// salt of the hash length, as RFC 6931 specifies) over SignedInfo canonicalised by
+/// govgate (whose SignedInfo canonicalisation the xmlsec1 cases above vouch for).
+#[test]
+fn an_rsa_pss_signature_made_by_openssl_verifies() {
+    let fixture = fixture();
+    let signed = fixture.sign(&template("edxml-template.xml")).replace(
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1",
+    );
+    let document = roxmltree::Document::parse(&signed).unwrap();
+    let signed_info = document
+        .descendants()
+        .find(|node| node.tag_name().name() == "SignedInfo")
+        .unwrap();
+    let options = C14nOptions {
+        method: C14nMethod::from_uri(c14n::EXCLUSIVE).unwrap(),
+        inclusive_prefixes: &[],
+        node_set_has_comments: true,
+    };
+    let mut canonical = Vec::new();
+    c14n::canonicalize(signed_info, None, &options, &mut canonical);
+    let input = fixture.path("signed-info.c14n");
+    let signature = fixture.path("signed-info.sig");
+    std::fs::write(&input, canonical).unwrap();
+    let key = &fixture.pki.cert("so-tnmt").unwrap().key_path;
+    let status = std::process::Command::new("openssl")
+        .args([
+            "dgst",
+            "-sha256",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:32",
+            "-sign",
+        ])
+        .arg(key)
+        .arg("-out")
+        .arg(&signature)
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let engine = base64::engine::general_purpose::STANDARD;
+    let value = between(&signed, "<SignatureValue>", "</SignatureValue>");
+    let pss = signed.replace(value, &engine.encode(std::fs::read(&signature).unwrap()));
+    let report = fixture.verify(&pss);
+    assert_passed(&report);
+    assert_eq!(
+        first_signature(&report).signature_algorithm.as_deref(),
+        Some("rsa-pss-sha256")
+    );
+    // The PKCS#1 v1.5 value under the PSS method does not verify.
+    assert_sub(&fixture.verify(&signed), SubIndication::SigCryptoFailure);
+}
