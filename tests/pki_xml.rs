@@ -628,3 +628,20 @@ fn an_rsa_pss_signature_made_by_openssl_verifies() {
     // The PKCS#1 v1.5 value under the PSS method does not verify.
     assert_sub(&fixture.verify(&signed), SubIndication::SigCryptoFailure);
 }
+
+#[test]
+fn attachments_beyond_the_limit_fail_the_message_instead_of_going_unexamined() {
+    let fixture = fixture();
+    let signed = fixture.sign(&template("edxml-template.xml"));
+    let limits = XmlLimits {
+        max_attachments: 0,
+        ..XmlLimits::DEFAULT
+    };
+    let report = verify_xml_detailed(&fixture.ctx, &limits, signed.as_bytes(), "m", &|_, _| None);
+    assert_sub(&report.document, SubIndication::FormatFailure);
+    assert!(
+        report.document.errors[0].contains("only 0 are examined"),
+        "{:?}",
+        report.document.errors
+    );
+}
