@@ -25,6 +25,7 @@ const LIMITS: XmlLimits = XmlLimits {
     max_unzipped_bytes: 4 * 1024 * 1024,
     max_zip_entries: 64,
     max_zip_ratio: 200,
+    max_canonicalized_factor: 8,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -344,10 +344,9 @@ impl<'o, 'a> Canonicalizer<'o, 'a> {
         }
         // The default namespace, including its undeclaration (xmlns="") when an output
         // ancestor rendered a non-empty one: an absent rendering counts as empty.
-        if !exclusive || self.visibly_utilized("", element_prefix) {
-            if self.rendered_uri("").unwrap_or("") != default_uri {
-                self.namespaces.push(("", default_uri));
-            }
+        let default_considered = !exclusive || self.visibly_utilized("", element_prefix);
+        if default_considered && self.rendered_uri("").unwrap_or("") != default_uri {
+            self.namespaces.push(("", default_uri));
         }
         self.namespaces.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
@@ -495,7 +494,8 @@ mod tests {
     fn inclusive_renders_every_inherited_namespace_and_xml_attribute_at_the_apex() {
         assert_eq!(
             canonical(NESTED, Canonicalization::Inclusive, "s", &[]),
-            "<a:s xmlns=\"urn:d\" xmlns:a=\"urn:a\" xmlns:u=\"urn:u\" b=\"2\" a:c=\"1\" xml:lang=\"vi\"><t></t></a:s>"
+            // Sorted by namespace URI: the XML namespace's sorts before urn:a.
+            "<a:s xmlns=\"urn:d\" xmlns:a=\"urn:a\" xmlns:u=\"urn:u\" b=\"2\" xml:lang=\"vi\" a:c=\"1\"><t></t></a:s>"
         );
     }
 

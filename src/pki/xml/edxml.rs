@@ -158,13 +158,29 @@ pub fn read_attachments(
     limits: &XmlLimits,
     nested: NestedVerifier<'_>,
 ) -> Vec<AttachmentReport> {
-    layout
+    let mut reports: Vec<AttachmentReport> = layout
         .attachments
         .iter()
         .take(limits.max_attachments)
         .enumerate()
         .map(|(index, node)| read_attachment(*node, index, limits, nested))
-        .collect()
+        .collect();
+    if layout.attachments.len() > limits.max_attachments {
+        // Unexamined attachments must not pass silently: one error stands for them.
+        reports.push(AttachmentReport {
+            name: format!("#{} and later", limits.max_attachments + 1),
+            content_type: None,
+            size: 0,
+            entries: Vec::new(),
+            nested: Vec::new(),
+            error: Some(format!(
+                "the message has {} attachments; only {} are examined",
+                layout.attachments.len(),
+                limits.max_attachments
+            )),
+        });
+    }
+    reports
 }
 
 fn read_attachment(

@@ -138,10 +138,12 @@ pub fn verify_xml_detailed(
     }
 
     let ids = reference::IdIndex::build(&document);
+    let mut budget = reference::WorkBudget::new(input.len(), limits.max_canonicalized_factor);
     let mut verified = Vec::new();
     for (index, element) in signatures.into_iter().enumerate() {
         let label = format!("ds:Signature {}", index + 1);
-        let mut signature = verify::verify_signature(ctx, &document, element, &ids, limits, label);
+        let mut signature =
+            verify::verify_signature(ctx, &document, element, &ids, &mut budget, limits, label);
         if let Some(layout) = &layout {
             edxml::check_coverage(layout, &signature.coverage, &mut signature.report);
         }

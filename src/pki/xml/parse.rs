@@ -26,6 +26,10 @@ pub struct XmlLimits {
     pub max_zip_entries: usize,
     /// Uncompressed / compressed size of one zip entry.
     pub max_zip_ratio: u64,
+    /// Bytes all references together may canonicalise, as a multiple of the document's
+    /// size: 16 signatures of 64 whole-document references would otherwise hash the
+    /// document a thousand times.
+    pub max_canonicalized_factor: u64,
 }
 
 impl XmlLimits {
@@ -43,6 +47,7 @@ impl XmlLimits {
         max_unzipped_bytes: 256 * 1024 * 1024,
         max_zip_entries: 1024,
         max_zip_ratio: 200,
+        max_canonicalized_factor: 8,
     };
 }
 

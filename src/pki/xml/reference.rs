@@ -57,6 +57,29 @@ impl<'a> IdIndex<'a> {
     }
 }
 
+/// How many source bytes references may still canonicalise in this document.
+pub struct WorkBudget {
+    remaining: u64,
+}
+
+impl WorkBudget {
+    pub fn new(document_len: usize, factor: u64) -> WorkBudget {
+        WorkBudget {
+            remaining: (document_len as u64).saturating_mul(factor),
+        }
+    }
+
+    fn spend(&mut self, bytes: u64) -> Result<(), XmlSigError> {
+        self.remaining = self
+            .remaining
+            .checked_sub(bytes)
+            .ok_or(XmlSigError::TooMany(
+                "bytes canonicalised by all references together",
+            ))?;
+        Ok(())
+    }
+}
+
 /// What one verified reference covered: a subtree (`apex`, `None` for the whole
 /// document) without the enveloped signature's subtree.
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +110,10 @@ pub fn digest_reference<'a>(
     signature: Node<'a, '_>,
     reference: &ParsedReference<'_>,
     ids: &IdIndex<'a>,
+    budget: &mut WorkBudget,
 ) -> Result<(Vec<u8>, Coverage), XmlSigError> {
     let apex = resolve(document, reference.uri, ids)?;
+    budget.spend(apex.range().len() as u64)?;
     let chain = TransformChain::from(&reference.transforms)?;
     let excluded = chain.enveloped.then_some(signature);
     let options = C14nOptions {

@@ -7,7 +7,7 @@ use super::c14n::{self, C14nOptions};
 use super::crypto;
 use super::error::XmlSigError;
 use super::parse::XmlLimits;
-use super::reference::{self, Coverage, IdIndex};
+use super::reference::{self, Coverage, IdIndex, WorkBudget};
 use super::signature::{self, ParsedSignature};
 use crate::pki::{
     CertificateInfo, ChainFailure, DigestAlgorithm, SignatureReport, SubIndication, Usage,
@@ -26,6 +26,7 @@ pub fn verify_signature<'a>(
     document: &'a Document<'_>,
     element: Node<'a, '_>,
     ids: &IdIndex<'a>,
+    budget: &mut WorkBudget,
     limits: &XmlLimits,
     label: String,
 ) -> VerifiedSignature {
@@ -42,7 +43,7 @@ pub fn verify_signature<'a>(
     for (index, parsed_reference) in parsed.references.iter().enumerate() {
         let number = index + 1;
         let uri = parsed_reference.uri.unwrap_or("(none)");
-        match reference::digest_reference(document, element, parsed_reference, ids) {
+        match reference::digest_reference(document, element, parsed_reference, ids, budget) {
             Err(error) => report.fail(ChainFailure::new(
                 error.sub_indication(),
                 format!("reference {number} (URI {uri:?}): {error}"),
