@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn a_detached_signed_data_has_no_econtent() {
-        let parts = parse_content_info(&content_info(0, 0)).unwrap();
+        let der = content_info(0, 0);
+        let parts = parse_content_info(&der).unwrap();
         assert!(parts.econtent.is_none());
         assert!(parts.signer_infos.is_empty());
         assert_eq!(parts.econtent_type.to_string(), "1.2.840.113549.1.7.1");
