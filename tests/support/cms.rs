@@ -7,8 +7,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use govgate::pki::cms::verify_cms;
 use govgate::pki::dev::DevPki;
-use govgate::pki::{CryptoPolicy, TrustStore, VerifyContext};
+use govgate::pki::{CryptoPolicy, DocumentReport, SubIndication, TrustStore, VerifyContext};
 
 /// A development PKI in a temp dir and a trust store loaded from it.
 pub struct CmsFixture {
@@ -231,6 +232,110 @@ impl CmsFixture {
         ]));
         std::fs::read(token).unwrap()
     }
+}
+
+// ---- Signed content and the tamper-matrix runner ---------------------------------
+
+/// A fixture and a content file to sign.
+pub struct Signed {
+    pub fixture: CmsFixture,
+    pub content: PathBuf,
+}
+
+pub fn fixture_with_content() -> Signed {
+    let fixture = CmsFixture::new();
+    let content = fixture.path("quyet-dinh.txt");
+    std::fs::write(
+        &content,
+        "Quyết định số 123/QĐ-UBND ngày 02/12/2026\n".repeat(20),
+    )
+    .unwrap();
+    Signed { fixture, content }
+}
+
+impl Signed {
+    /// Signs the content as `signer` (a stem), embedding the VNPT-CA intermediate.
+    pub fn sign(&self, out: &str, signer: &Path, extra: &[&str]) -> PathBuf {
+        let certfile = self.fixture.path("intermediates/vnpt-ca-test.pem");
+        let mut args = vec!["-certfile", certfile.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.fixture.sign(out, &self.content, signer, &args)
+    }
+
+    pub fn ctx(&self) -> VerifyContext {
+        self.fixture.context(CryptoPolicy::STRICT, self.fixture.now)
+    }
+
+    pub fn content_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.content).unwrap()
+    }
+
+    /// govgate on a detached signature over `content`.
+    pub fn verify_detached(
+        &self,
+        ctx: &VerifyContext,
+        signature: &[u8],
+        content: &[u8],
+    ) -> DocumentReport {
+        let mut content = content;
+        verify_cms(ctx, signature, Some(&mut content), "test.p7s")
+    }
+}
+
+/// One row of the tamper matrix.
+pub struct Case {
+    pub name: &'static str,
+    pub signature: Vec<u8>,
+    /// Detached content (None: attached).
+    pub content: Option<Vec<u8>>,
+    pub ctx: VerifyContext,
+    pub expected: Option<SubIndication>,
+    /// `openssl cms -verify`'s verdict and the CAfile it is given.
+    pub openssl_passes: bool,
+    pub ca_files: &'static [&'static str],
+    /// Why govgate's verdict differs from openssl's, when it does.
+    pub stricter_because: Option<&'static str>,
+}
+
+pub fn run_matrix(signed: &Signed, cases: Vec<Case>) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let report = match &case.content {
+            Some(content) => signed.verify_detached(&case.ctx, &case.signature, content),
+            None => verify_cms(&case.ctx, &case.signature, None, case.name),
+        };
+        if report.sub_indication != case.expected || report.passed() != case.expected.is_none() {
+            failures.push(format!(
+                "{}: govgate said {:?}: {:#?}",
+                case.name, report.sub_indication, report
+            ));
+        }
+        let signature_file = signed.fixture.path("case.p7s");
+        std::fs::write(&signature_file, &case.signature).unwrap();
+        let content_file = signed.fixture.path("case.content");
+        if let Some(content) = &case.content {
+            std::fs::write(&content_file, content).unwrap();
+        }
+        let at = case.ctx.at.unwrap();
+        let openssl = signed.fixture.openssl_verify(
+            &signature_file,
+            case.content.as_ref().map(|_| content_file.as_path()),
+            case.ca_files,
+            at,
+            &[],
+        );
+        if openssl != case.openssl_passes {
+            failures.push(format!("{}: openssl cms -verify said {openssl}", case.name));
+        }
+        let agree = openssl == report.passed();
+        if !agree && case.stricter_because.is_none() {
+            failures.push(format!(
+                "{}: govgate and openssl disagree without a reason",
+                case.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// A DER element as a tree, to take real signatures apart and re-encode them tampered.

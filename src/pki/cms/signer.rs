@@ -151,18 +151,17 @@ fn verify_signer_info(
         return;
     };
     report.signer = Some(CertificateInfo::from_parsed(signer_der, &signer));
-    let content_digest = digests.get(digest);
-    if let Err(failure) = check_signature(
+    let job = Job {
         ctx,
         parts,
         info,
-        digest,
-        &signer,
-        signer_der,
-        content_digest,
         options,
-        report,
-    ) {
+    };
+    let signer = SignerCert {
+        der: signer_der,
+        parsed: signer,
+    };
+    if let Err(failure) = check_signature(&job, digest, &signer, digests.get(digest), report) {
         report.fail(failure);
     }
     let proven = match options.timestamps {
@@ -172,45 +171,69 @@ fn verify_signer_info(
     validate_chain(ctx, parts, signer_der, proven, &options.usage, report);
 }
 
-/// The signature itself: algorithm, policy, signed attributes (both checks) or the
-/// content digest, ESS signing certificate.
-#[allow(clippy::too_many_arguments)]
+/// One SignerInfo under verification and what it is checked against.
+struct Job<'j, 'a> {
+    ctx: &'j VerifyContext,
+    parts: &'j SignedDataParts<'a>,
+    info: &'j SignerInfoParts<'a>,
+    options: &'j SignerOptions,
+}
+
+/// The certificate the SignerInfo identifies.
+struct SignerCert<'a> {
+    der: &'a [u8],
+    parsed: X509Certificate<'a>,
+}
+
+/// The signature itself: algorithm, policy, then the signed attributes (both checks)
+/// or, without them, the content digest.
 fn check_signature(
-    ctx: &VerifyContext,
-    parts: &SignedDataParts<'_>,
-    info: &SignerInfoParts<'_>,
+    job: &Job<'_, '_>,
     digest: DigestAlgorithm,
-    signer: &X509Certificate<'_>,
-    signer_der: &[u8],
+    signer: &SignerCert<'_>,
     content_digest: &[u8],
-    options: &SignerOptions,
     report: &mut SignatureReport,
 ) -> Result<(), ChainFailure> {
-    let decoded = &info.decoded;
-    let key = SignerKey::from_certificate(signer)?;
+    let decoded = &job.info.decoded;
+    let key = SignerKey::from_certificate(&signer.parsed)?;
     let algorithm = SignatureAlgorithm::resolve(&decoded.signature_algorithm, digest, &key)?;
     report.signature_algorithm = Some(algorithm.name(&key));
-    if let Err(failure) = algorithm.check_policy(&key, &ctx.policy) {
+    if let Err(failure) = algorithm.check_policy(&key, &job.ctx.policy) {
         report.fail(failure);
     }
     let signature = decoded.signature.as_bytes();
     let Some(signed_attributes) = &decoded.signed_attrs else {
         // RFC 5652 §5.3: signed attributes MUST be present unless the content is id-data.
-        if parts.econtent_type != ID_DATA {
+        if job.parts.econtent_type != ID_DATA {
             return Err(ChainFailure::new(
                 SubIndication::FormatFailure,
                 "content other than id-data signed without signed attributes",
             ));
         }
-        if options.require_signing_certificate {
+        if job.options.require_signing_certificate {
             return Err(missing_signing_certificate());
         }
-        report
-            .warnings
-            .push("no signed attributes: the signature is over the content digest alone, without signing time or signer certificate binding".into());
+        report.warnings.push(
+            "no signed attributes: the signature is over the content digest alone, \
+             without signing time or signer certificate binding"
+                .into(),
+        );
         return algorithm.verify(&key, Signed::Digest(content_digest), signature);
     };
     let attributes = SignedAttributes::read(signed_attributes)?;
+    check_signed_attributes(job, &attributes, content_digest, report);
+    algorithm.verify(&key, Signed::Message(&attributes.der), signature)?;
+    check_signing_certificate(job, &attributes, signer)
+}
+
+/// messageDigest against the content, contentType against eContentType; the signing
+/// time for the report.
+fn check_signed_attributes(
+    job: &Job<'_, '_>,
+    attributes: &SignedAttributes,
+    content_digest: &[u8],
+    report: &mut SignatureReport,
+) {
     report.claimed_signing_time = attributes.signing_time;
     // Both checks, always: the digest binds the content, the signature binds the digest.
     if attributes.message_digest != content_digest {
@@ -219,30 +242,39 @@ fn check_signature(
             "the messageDigest attribute does not match the digest of the content",
         ));
     }
-    if attributes.content_type != parts.econtent_type {
+    if attributes.content_type != job.parts.econtent_type {
         report.fail(ChainFailure::new(
             SubIndication::FormatFailure,
             format!(
                 "the contentType attribute ({}) differs from eContentType ({})",
-                attributes.content_type, parts.econtent_type
+                attributes.content_type, job.parts.econtent_type
             ),
         ));
     }
-    algorithm.verify(&key, Signed::Message(&attributes.der), signature)?;
+}
+
+/// An ESS signing-certificate(-v2) attribute must hash to the identified certificate:
+/// otherwise another certificate (perhaps for the same key) was put in its place.
+fn check_signing_certificate(
+    job: &Job<'_, '_>,
+    attributes: &SignedAttributes,
+    signer: &SignerCert<'_>,
+) -> Result<(), ChainFailure> {
     match &attributes.signing_certificate {
         Some(expected) => {
-            if expected.algorithm.digest(signer_der) != expected.hash {
+            if expected.algorithm.digest(signer.der) != expected.hash {
                 return Err(ChainFailure::new(
                     SubIndication::NoSigningCertificateFound,
                     format!(
-                        "the {} attribute names another certificate than the one the SignerInfo identifies (certificate substitution)",
+                        "the {} attribute names another certificate than the one the \
+                         SignerInfo identifies (certificate substitution)",
                         expected.attribute
                     ),
                 ));
             }
             Ok(())
         }
-        None if options.require_signing_certificate => Err(missing_signing_certificate()),
+        None if job.options.require_signing_certificate => Err(missing_signing_certificate()),
         None => Ok(()),
     }
 }

@@ -183,3 +183,72 @@ fn no_more(rest: &[u8], what: &'static str) -> Result<(), CmsFormatError> {
         false => Err(CmsFormatError::Unexpected(what)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match body.len() {
+            length @ 0..=0x7f => out.push(length as u8),
+            length => {
+                out.push(0x82);
+                out.extend((length as u16).to_be_bytes());
+            }
+        }
+        out.extend(body);
+        out
+    }
+
+    /// A ContentInfo whose SignedData has `certificates` dummy certificates and
+    /// `signer_infos` dummy SignerInfos (empty SEQUENCEs: counted before decoding).
+    fn content_info(certificates: usize, signer_infos: usize) -> Vec<u8> {
+        let id_data = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+        ];
+        let mut body = tlv(TAG_INTEGER, &[1]);
+        body.extend(tlv(TAG_SET, &[]));
+        body.extend(tlv(TAG_SEQUENCE, &id_data));
+        body.extend(tlv(
+            TAG_CONTEXT_0,
+            &tlv(TAG_SEQUENCE, &[]).repeat(certificates),
+        ));
+        body.extend(tlv(TAG_SET, &tlv(TAG_SEQUENCE, &[]).repeat(signer_infos)));
+        let mut outer = tlv(TAG_OID, OID_SIGNED_DATA);
+        outer.extend(tlv(TAG_CONTEXT_0, &tlv(TAG_SEQUENCE, &body)));
+        tlv(TAG_SEQUENCE, &outer)
+    }
+
+    #[test]
+    fn too_many_signer_infos_or_certificates_are_refused_before_decoding() {
+        assert!(matches!(
+            parse_content_info(&content_info(1, MAX_SIGNER_INFOS + 1)),
+            Err(CmsFormatError::TooMany {
+                what: "SignerInfos",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_content_info(&content_info(MAX_CERTIFICATES + 1, 1)),
+            Err(CmsFormatError::TooMany {
+                what: "certificates",
+                ..
+            })
+        ));
+        // Within the bounds, the dummy SignerInfo itself is what fails.
+        assert!(matches!(
+            parse_content_info(&content_info(MAX_CERTIFICATES, 1)),
+            Err(CmsFormatError::Truncated)
+        ));
+    }
+
+    #[test]
+    fn a_detached_signed_data_has_no_econtent() {
+        let der = content_info(0, 0);
+        let parts = parse_content_info(&der).unwrap();
+        assert!(parts.econtent.is_none());
+        assert!(parts.signer_infos.is_empty());
+        assert_eq!(parts.econtent_type.to_string(), "1.2.840.113549.1.7.1");
+    }
+}

@@ -11,6 +11,7 @@ use der::DateTime;
 use super::signer::{verify_parts, SignerOptions};
 use super::structure::parse_content_info;
 use super::tlv::Tlv;
+use super::{CmsFormatError, MAX_CMS_BYTES};
 use crate::pki::report::{ChainFailure, Indication, SubIndication, TimestampReport};
 use crate::pki::{DigestAlgorithm, SignedContent, Usage, VerifyContext};
 
@@ -53,6 +54,9 @@ fn verify_into(
     imprint: &mut dyn SignedContent,
     report: &mut TimestampReport,
 ) -> Result<(), ChainFailure> {
+    if token_der.len() > MAX_CMS_BYTES {
+        return Err(CmsFormatError::TooLarge.into());
+    }
     let parts = parse_content_info(token_der)?;
     if parts.econtent_type.to_string() != OID_TST_INFO {
         return Err(format_failure("the token's content is not a TSTInfo"));
