@@ -465,3 +465,20 @@ fn a_file_that_is_not_a_crl_is_refused_at_load() {
     });
     assert!(result.is_err());
 }
+
+#[test]
+fn concurrent_checks_download_each_crl_once() {
+    let scenario = Scenario::new();
+    let checker = checker(online(false));
+    std::thread::scope(|scope| {
+        for signer in ["an", "ecdsa", "an", "ecdsa"] {
+            let (scenario, checker) = (&scenario, &checker);
+            scope.spawn(move || scenario.validate(checker, signer, scenario.now).unwrap());
+        }
+    });
+    assert_eq!(
+        scenario.crl_server.requests(),
+        2,
+        "one download per CRL URL, however many checks wanted it at once"
+    );
+}
