@@ -426,6 +426,7 @@ fn offline_without_local_crls_is_try_later_and_silent() {
         0,
         "no network in offline mode"
     );
+    assert_eq!(responder.requests(), 0, "no OCSP in offline mode");
 }
 
 #[test]
