@@ -22,6 +22,7 @@ pub mod portal;
 pub mod proxy;
 pub mod server;
 pub mod session;
+pub mod signatures;
 pub mod store;
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider. Idempotent; call it

@@ -136,6 +136,22 @@ pub enum AuditEvent {
         reason: String,
         client_ip: Option<IpAddr>,
     },
+    /// A signed document was verified: through the API (`via` = `api`) or by an app's
+    /// signature guard (`via` = `guard:<app>`), which refuses it unless it passed.
+    SignatureChecked {
+        /// Who submitted it: the user, or `-` for a guard on a public app.
+        actor: String,
+        client_ip: Option<IpAddr>,
+        via: String,
+        /// SHA-256 of the document (hex), so the record names the file without holding it.
+        document_sha256: String,
+        /// `TOTAL_PASSED`, `TOTAL_FAILED` or `INDETERMINATE`.
+        indication: String,
+        /// The sub-indication, when it did not pass.
+        sub_indication: Option<String>,
+        /// The signers' subject names.
+        signers: Vec<String>,
+    },
 }
 
 /// The record fields an event determines (everything but seq, time and the hashes).
@@ -163,6 +179,7 @@ impl AuditEvent {
             AuditEvent::PolicyChanged { .. } => "policy_changed",
             AuditEvent::TokenIssued { .. } => "token_issued",
             AuditEvent::GrantRevoked { .. } => "grant_revoked",
+            AuditEvent::SignatureChecked { .. } => "signature_checked",
         }
     }
 
@@ -303,6 +320,25 @@ impl AuditEvent {
                 "revoked",
                 Some(reason),
                 json!({ "client_id": client_id }),
+            ),
+            AuditEvent::SignatureChecked {
+                actor,
+                client_ip,
+                via,
+                document_sha256,
+                indication,
+                sub_indication,
+                signers,
+            } => fields(
+                Some(actor),
+                ip(client_ip),
+                if indication == "TOTAL_PASSED" {
+                    "success"
+                } else {
+                    "failure"
+                },
+                sub_indication.as_deref(),
+                json!({ "via": via, "document_sha256": document_sha256, "indication": indication, "signers": signers }),
             ),
         }
     }

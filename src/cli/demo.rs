@@ -31,6 +31,10 @@ const SHIPPED_POLICIES: &[(&str, &str)] = &[
         include_str!("../../policies/cong-dich-vu-cong.cedar"),
     ),
     (
+        "chu-ky-so.cedar",
+        include_str!("../../policies/chu-ky-so.cedar"),
+    ),
+    (
         "gateway-admin.cedar",
         include_str!("../../policies/gateway-admin.cedar"),
     ),
@@ -46,6 +50,10 @@ const SHIPPED_POLICIES: &[(&str, &str)] = &[
     (
         "van-ban.cedar",
         include_str!("../../policies/van-ban.cedar"),
+    ),
+    (
+        "tests/chu-ky-so.toml",
+        include_str!("../../policies/tests/chu-ky-so.toml"),
     ),
     (
         "tests/demo.toml",
@@ -98,6 +106,7 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", users.display()))?;
     }
     write_policies_once(&data_dir.join("policies"))?;
+    ensure_dev_pki(&data_dir.join("pki"))?;
     let apps = DemoApps::start().context("cannot start the demo apps")?;
     let oidc_client = DemoOidcClient::new(&listeners)?;
     let rp = DemoRp::start(oidc_client.settings.clone())
@@ -118,6 +127,17 @@ pub fn run(data_dir: &Path, listeners: DemoListeners) -> anyhow::Result<()> {
     drop(rp);
     drop(apps);
     outcome
+}
+
+/// The development PKI (`govgate pki dev-init`) the demo verifies signatures against,
+/// made once: its signer keys sign the documents a newcomer tries.
+fn ensure_dev_pki(dir: &Path) -> anyhow::Result<()> {
+    if dir.join("trust").exists() {
+        return Ok(());
+    }
+    crate::pki::dev::DevPki::generate(dir, std::time::SystemTime::now())
+        .with_context(|| format!("cannot make the development PKI in {}", dir.display()))?;
+    Ok(())
 }
 
 fn write_policies_once(dir: &Path) -> anyhow::Result<()> {
@@ -224,6 +244,10 @@ path = "users.toml"
 [policy]
 dir = "policies"
 
+# Signed documents are checked against the development PKI (pki/, not a real trust store).
+[signatures]
+trust_dir = "pki"
+
 [[apps]]
 id = "mot-cua"
 name = "Một cửa điện tử"
@@ -295,6 +319,19 @@ fn print_welcome(listeners: &DemoListeners, data_dir: &Path, rp: &DemoRp) {
         data_dir.join("policies").display()
     );
     println!("  / access policies       lvcuong (văn thư) không mở được Một cửa — the clerk is refused the one-stop shop");
+    println!();
+    let pki = data_dir.join("pki");
+    println!(
+        "  Chữ ký số / signatures  govgate verify --trust-dir {} <tệp / file>",
+        pki.display()
+    );
+    println!(
+        "                          POST http://{http}/api/v1/signatures/verify (lvcuong / VanThu@2024)"
+    );
+    println!(
+        "                          khóa ký thử nghiệm / test signer keys: {}",
+        pki.join("signers").display()
+    );
     println!();
     println!("  Tình trạng / health    http://{http}/healthz   http://{http}/readyz");
     println!("  Số liệu / metrics      http://{http}/metrics");

@@ -14,6 +14,7 @@ mod pki;
 mod policy;
 mod serve;
 mod users;
+mod verify;
 
 /// govgate — cổng an ninh định danh, đăng nhập một lần và chữ ký số cho chính quyền điện tử cấp tỉnh.
 ///
@@ -79,6 +80,9 @@ pub enum Command {
         #[command(subcommand)]
         command: oidc::OidcCommand,
     },
+    /// Verify signed documents (kiểm tra chữ ký số): PDF, CMS/PKCS#7, XML and edXML,
+    /// against the trust store. Exit 0 only when every file is TOTAL_PASSED.
+    Verify(verify::VerifyArgs),
     /// Signature PKI (chữ ký số): trust store listing, development test PKI.
     Pki {
         #[command(subcommand)]
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Oidc { command } => oidc::run(command),
         Command::Pki { command } => pki::run(command),
+        Command::Verify(args) => return verify::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -147,7 +147,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     signed: bool,
     /// What is asked instead of an app route: `signin` (to --app), or an administrative
-    /// action: policy_read, policy_write, session_admin, audit_read.
+    /// action: policy_read, policy_write, session_admin, audit_read, signature_verify.
     #[arg(long, value_name = "ACTION")]
     action: Option<String>,
     /// Print the explanation as JSON.

@@ -36,6 +36,10 @@ pub(crate) fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(policy) = &mut config.policy {
         resolve(&mut policy.dir);
     }
+    if let Some(signatures) = &mut config.signatures {
+        resolve(&mut signatures.trust_dir);
+        signatures.crls.iter_mut().for_each(resolve);
+    }
     if let Some(oidc) = &mut config.oidc {
         for client in &mut oidc.clients {
             if let Some(file) = &mut client.jwks_file {
@@ -115,6 +119,21 @@ pub(crate) fn check_files(config: &Config, reporter: &mut Reporter<'_>) {
         if !policy.dir.is_dir() {
             let message = format!("{} is not a directory of policies", policy.dir.display());
             reporter.at(&KeyPath::of("policy").key("dir"), message);
+        }
+    }
+    if let Some(signatures) = &config.signatures {
+        let path = KeyPath::of("signatures");
+        if !signatures.trust_dir.is_dir() {
+            let message = format!(
+                "{} is not a trust-store directory",
+                signatures.trust_dir.display()
+            );
+            reporter.at(&path.key("trust_dir"), message);
+        }
+        for (index, crl) in signatures.crls.iter().enumerate() {
+            if let Err(message) = read(crl) {
+                reporter.at(&path.key("crls").index(index), message);
+            }
         }
     }
     let redis = config.store.redis.as_ref();

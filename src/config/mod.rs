@@ -12,6 +12,7 @@ mod oidc;
 mod policy;
 mod portal;
 mod session;
+mod signatures;
 mod structure;
 mod types;
 mod units;
@@ -30,6 +31,7 @@ pub use oidc::{
 };
 pub use policy::PolicyConfig;
 pub use portal::{IdentityHeadersConfig, PortalConfig};
+pub use signatures::{SignatureGuardConfig, SignaturesConfig};
 pub use types::*;
 pub use units::{ByteSize, Seconds};
 pub use {

@@ -55,6 +55,9 @@ pub struct Config {
     /// The OpenID Connect provider and its registered clients.
     #[serde(default)]
     pub oidc: Option<super::OidcConfig>,
+    /// Signed-document verification: the API and the apps' signature guards.
+    #[serde(default)]
+    pub signatures: Option<super::SignaturesConfig>,
 }
 
 /// Listeners, client-facing limits and header policy.
@@ -302,6 +305,10 @@ pub struct AppConfig {
     /// audience is this app, instead of a session cookie (for system-to-system API calls).
     #[serde(default)]
     pub accept_bearer: bool,
+    /// Forward matching requests only when their body carries a valid signature
+    /// (`[apps.require_signature]`, needs `[signatures]`).
+    #[serde(default)]
+    pub require_signature: Option<super::SignatureGuardConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

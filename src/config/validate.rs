@@ -21,6 +21,7 @@ pub(crate) fn validate(config: &mut Config, reporter: &mut Reporter<'_>) {
     super::session::validate(config, reporter);
     super::portal::validate(config, reporter);
     super::oidc::validate(config, reporter);
+    super::signatures::validate(config, reporter);
     for (index, app) in config.apps.iter_mut().enumerate() {
         validate_app(app, &KeyPath::of("apps").index(index), reporter);
     }

@@ -18,16 +18,21 @@ pub mod algorithms;
 pub mod bundle;
 pub mod certificate;
 pub mod chain;
+pub mod cms;
 mod constraints;
 pub mod context;
 pub mod crypto_policy;
 pub mod dev;
 pub mod digest;
+pub mod document;
+pub mod pdf;
 mod profile;
 pub mod report;
 pub mod revocation;
+pub mod text;
 pub mod trust;
 mod usage;
+pub mod xml;
 
 use std::time::SystemTime;
 

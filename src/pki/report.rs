@@ -285,6 +285,15 @@ impl DocumentReport {
     }
 }
 
+/// The standard's spelling of an indication or sub-indication (`TOTAL_PASSED`,
+/// `HASH_FAILURE`): their serde names.
+pub fn standard_code<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
 pub(crate) fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&humantime::format_rfc3339_seconds(*time).to_string())
 }

@@ -32,7 +32,7 @@ use crate::identity::{AuthStrength, Identity};
 pub const GATEWAY_ENTITY: &str = "govgate";
 
 /// Action names by index (the index is part of the cache key).
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 8] = [
     "read",
     "write",
     "signin",
@@ -40,6 +40,7 @@ const ACTIONS: [&str; 7] = [
     "policy_write",
     "session_admin",
     "audit_read",
+    "signature_verify",
 ];
 
 fn action_index(target: &Target<'_>, route_action: Option<RouteAction>) -> u8 {
@@ -54,6 +55,7 @@ fn action_index(target: &Target<'_>, route_action: Option<RouteAction>) -> u8 {
             AdminAction::PolicyWrite => 4,
             AdminAction::SessionAdmin => 5,
             AdminAction::AuditRead => 6,
+            AdminAction::SignatureVerify => 7,
         },
     }
 }

@@ -37,14 +37,17 @@ pub enum AdminAction {
     PolicyWrite,
     SessionAdmin,
     AuditRead,
+    /// Verify signed documents through `POST /api/v1/signatures/verify`.
+    SignatureVerify,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 4] = [
+    pub const ALL: [AdminAction; 5] = [
         AdminAction::PolicyRead,
         AdminAction::PolicyWrite,
         AdminAction::SessionAdmin,
         AdminAction::AuditRead,
+        AdminAction::SignatureVerify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl AdminAction {
             AdminAction::PolicyWrite => "policy_write",
             AdminAction::SessionAdmin => "session_admin",
             AdminAction::AuditRead => "audit_read",
+            AdminAction::SignatureVerify => "signature_verify",
         }
     }
 

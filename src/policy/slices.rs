@@ -30,8 +30,9 @@ pub(super) struct Slice {
     pub roles: RoleBits,
 }
 
-/// Action names by index: the engine's `ACTIONS` order (read, write, signin, then the four
-/// administrative actions).
+/// Action names by index: the engine's `ACTIONS` order (read, write, signin, then the
+/// administrative actions: policy_read, policy_write,
+/// session_admin, audit_read, signature_verify).
 pub(super) struct DecisionSlices {
     /// Per app, per class: the policies for [read, write].
     routes: Vec<Vec<[Slice; 2]>>,

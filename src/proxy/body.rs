@@ -45,10 +45,12 @@ impl RequestBodyError {
 }
 
 pin_project_lite::pin_project! {
-    /// A client's request body on its way upstream.
+    /// A client's request body on its way upstream: streamed from the client, or — when
+    /// the gateway had to read it first (a signature guard) — the bytes it read.
     pub struct RequestBody {
         #[pin]
-        inner: Incoming,
+        inner: Option<Incoming>,
+        buffered: Option<Bytes>,
         limit: u64,
         received: u64,
         read_timeout: Duration,
@@ -62,7 +64,8 @@ pin_project_lite::pin_project! {
 impl RequestBody {
     pub fn new(inner: Incoming, limit: u64, read_timeout: Duration) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
+            buffered: None,
             limit,
             received: 0,
             read_timeout,
@@ -71,10 +74,23 @@ impl RequestBody {
         }
     }
 
+    /// A body the gateway has already read in full (and checked against the limit).
+    pub fn buffered(data: Bytes) -> Self {
+        Self {
+            inner: None,
+            buffered: (!data.is_empty()).then_some(data),
+            limit: u64::MAX,
+            received: 0,
+            read_timeout: Duration::MAX,
+            deadline: None,
+            sent: None,
+        }
+    }
+
     /// A signal that resolves once the whole body has been handed on (or has failed);
     /// `None` when there is no body to wait for.
     pub fn take_sent_signal(&mut self) -> Option<oneshot::Receiver<()>> {
-        if self.inner.is_end_stream() {
+        if self.is_end_stream() || self.inner.is_none() {
             return None;
         }
         let (tx, rx) = oneshot::channel();
@@ -92,7 +108,10 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(this.buffered.take().map(|data| Ok(Frame::data(data))));
+        };
+        match inner.poll_frame(cx) {
             Poll::Ready(frame) => {
                 if let Some(deadline) = this.deadline.as_mut() {
                     deadline.as_mut().reset(Instant::now() + *this.read_timeout);
@@ -129,11 +148,19 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Some(inner) => inner.is_end_stream(),
+            None => self.buffered.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => {
+                SizeHint::with_exact(self.buffered.as_ref().map_or(0, |data| data.len() as u64))
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod headers;
 pub mod pool;
 pub mod request_id;
 pub mod routing;
+mod signed;
 pub mod table;
 pub mod upstream;
 pub mod websocket;
@@ -46,6 +47,7 @@ use crate::identity::headers::IdentityHeaderNames;
 use crate::identity::Identity;
 use crate::metrics::{AppMetrics, Metrics, UNROUTED_APP};
 use crate::pages::{render_error, Branding, ErrorPage};
+use crate::signatures::SignatureService;
 
 /// Request-independent settings of the proxy, from `[server]` and `[log]`.
 pub struct ProxySettings {
@@ -115,6 +117,9 @@ pub struct Proxy {
     gatekeeper: Option<Arc<Gatekeeper>>,
     /// Answers requests no app claims (the portal), instead of a plain 404.
     fallback: Option<Arc<dyn Fallback>>,
+    /// Verifies the bodies of requests to apps with a signature guard; `None` (no
+    /// `[signatures]`) refuses those requests with 503.
+    signatures: Option<Arc<SignatureService>>,
 }
 
 /// Answers a request that matched no app (the login portal's pages); `Err` hands the request
@@ -135,7 +140,14 @@ impl Proxy {
             unrouted: metrics.app(UNROUTED_APP),
             gatekeeper: None,
             fallback: None,
+            signatures: None,
         }
+    }
+
+    /// Enables the apps' signature guards.
+    pub fn with_signatures(mut self, signatures: Arc<SignatureService>) -> Self {
+        self.signatures = Some(signatures);
+        self
     }
 
     /// Enables login for apps with `access = "authenticated"`, and the portal for unrouted paths.
@@ -267,28 +279,62 @@ impl Proxy {
         &self,
         app: &App,
         route: RouteMatch,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         conn: &ConnInfo,
         settings: &ProxySettings,
         client_host: Option<HeaderValue>,
         request_id: &HeaderValue,
         client_ip: IpAddr,
     ) -> Result<Response<ResponseBody>, Refusal> {
-        // 2. admit: body size, then login, then the access policies
+        // 2. admit: body size, then login, then a required signature, then the access
+        //    policies (which may ask whether the request was signed)
         if declared_length(&request).is_some_and(|len| len > app.max_body) {
             return Err(Refusal::Page(ErrorPage::PayloadTooLarge));
         }
         let caller = match app.access {
             Access::Public => None,
-            Access::Authenticated => {
-                let caller = self
-                    .admit(app, &request, conn, client_host.as_ref())
-                    .await?;
-                self.authorize(app, &caller, &request, client_ip, request_id, conn.worker)
-                    .await?;
-                Some(caller)
+            Access::Authenticated => Some(
+                self.admit(app, &request, conn, client_host.as_ref())
+                    .await?,
+            ),
+        };
+        let guarded = app
+            .signature_guard
+            .as_ref()
+            .filter(|rule| rule.applies(request.method(), request.uri().path()));
+        let (request, signed) = match guarded {
+            None => (signed::Checked::streaming(request, app), false),
+            Some(rule) => {
+                let actor = caller
+                    .as_ref()
+                    .map_or("-", |caller| caller.identity().username.as_str());
+                let checked = signed::check(
+                    signed::GuardCall {
+                        service: self.signatures.as_deref(),
+                        app,
+                        rule,
+                        settings,
+                        actor,
+                        client_ip,
+                    },
+                    request,
+                )
+                .await?;
+                (checked, true)
             }
         };
+        if let Some(caller) = &caller {
+            self.authorize(
+                app,
+                caller,
+                request.head(),
+                client_ip,
+                request_id,
+                conn.worker,
+                signed,
+            )
+            .await?;
+        }
         let assertion = match (&caller, &self.gatekeeper) {
             (Some(caller), Some(gatekeeper)) => gatekeeper.assertion(caller, &app.id),
             _ => None,
@@ -299,12 +345,11 @@ impl Proxy {
             }
             _ => None,
         };
-        let upgrade = app.websocket && websocket::is_websocket_upgrade(request.headers());
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let idempotent = is_idempotent(request.method());
+        let (mut parts, body, client_upgrade) = request.into_parts();
+        let upgrade = client_upgrade.is_some();
+        let idempotent = is_idempotent(&parts.method);
 
         // 3. rewrite request head
-        let (mut parts, body) = request.into_parts();
         let rewrite = HeadRewrite {
             app,
             route,
@@ -322,10 +367,16 @@ impl Proxy {
         rewrite
             .apply(&mut parts)
             .map_err(|()| Refusal::Page(ErrorPage::BadRequest))?;
-        let upstream_request = Request::from_parts(
-            parts,
-            RequestBody::new(body, app.max_body, settings.body_read_timeout),
-        );
+        let body = match body {
+            signed::Body::Streaming(body) => {
+                RequestBody::new(body, app.max_body, settings.body_read_timeout)
+            }
+            signed::Body::Verified(bytes, verified) => {
+                verified.apply(&mut parts.headers);
+                RequestBody::buffered(bytes)
+            }
+        };
+        let upstream_request = Request::from_parts(parts, body);
 
         // 4. forward
         let Forwarded {
@@ -393,24 +444,26 @@ impl Proxy {
 impl Proxy {
     /// Phase 2, last step: the access policies' decision for a logged-in user (when configured).
     /// A denial is audited with its reason and answered with the 403 page and request id only.
+    #[allow(clippy::too_many_arguments)]
     async fn authorize(
         &self,
         app: &App,
         caller: &Admitted,
-        request: &Request<Incoming>,
+        request: &Parts,
         client_ip: IpAddr,
         request_id: &HeaderValue,
         worker: usize,
+        signed: bool,
     ) -> Result<(), Refusal> {
         let Some(authorizer) = self.gatekeeper.as_ref().and_then(|g| g.authorizer.as_ref()) else {
             return Ok(());
         };
         let route = RouteRequest {
             app: &app.id,
-            method: request.method().as_str(),
-            path: request.uri().path(),
+            method: request.method.as_str(),
+            path: request.uri.path(),
             client_ip,
-            signed: false,
+            signed,
             worker,
         };
         let principal = caller.principal();

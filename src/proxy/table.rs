@@ -42,6 +42,8 @@ pub struct App {
     /// Set when any upstream is HTTPS.
     pub tls: Option<TlsConnector>,
     pub metrics: Arc<AppMetrics>,
+    /// Requests this rule matches must carry a valid signature (`require_signature`).
+    pub signature_guard: Option<crate::signatures::guard::GuardRule>,
 }
 
 /// Routing plus apps, indexed the same way.
@@ -115,6 +117,10 @@ fn build_app(
         upstreams: UpstreamSet::new(upstreams, cfg.balance, HealthPolicy::from(&cfg.health)),
         tls,
         metrics: metrics.app(&cfg.id),
+        signature_guard: cfg
+            .require_signature
+            .as_ref()
+            .map(crate::signatures::guard::GuardRule::from_config),
     })
 }
 

@@ -32,6 +32,8 @@ use crate::config::{AppConfig, Config};
 use crate::metrics::Metrics;
 use crate::oidc::OidcEndpoint;
 use crate::portal::service::{Caller, Endpoint, Portal};
+use crate::signatures::api::{SignatureApi, VERIFY_PATH};
+use crate::signatures::SignatureService;
 
 /// The administrative API's path prefix.
 const ADMIN_PREFIX: &str = "/.govgate/admin/";
@@ -60,6 +62,8 @@ pub enum ServerError {
     NoListener,
     #[error("login: {0}")]
     Login(#[from] login::LoginSetupError),
+    #[error("signature verification: {0}")]
+    Signatures(#[from] crate::signatures::SignaturesSetupError),
 }
 
 /// State shared by every worker: the proxy, metrics, store and HTTP settings.
@@ -78,6 +82,8 @@ pub struct Gateway {
     policies: Option<Arc<policies::PolicyReloader>>,
     /// The OpenID Connect provider (`/.well-known/openid-configuration`, `/oidc/…`).
     oidc: Option<Arc<crate::oidc::Provider>>,
+    /// `POST /api/v1/signatures/verify`, when `[signatures]` is configured.
+    signatures: Option<Arc<SignatureApi>>,
 }
 
 impl Gateway {
@@ -124,6 +130,18 @@ impl Gateway {
                 .handle(endpoint, request, client_ip, conn.https)
                 .await
                 .map(ResponseBody::full);
+        }
+        if request.uri().path() == VERIFY_PATH {
+            let Some(api) = &self.signatures else {
+                return ops::not_found();
+            };
+            let client_ip = self
+                .proxy
+                .state()
+                .settings
+                .trusted
+                .client_ip(conn.peer.ip(), request.headers());
+            return api.handle(request, client_ip).await.map(ResponseBody::full);
         }
         if let Some(endpoint) = Endpoint::reserved(request.uri().path()) {
             let trusted = &self.proxy.state().settings.trusted;
@@ -185,8 +203,25 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         portal: login.portal.clone(),
         trusted: crate::proxy::headers::TrustedProxies::new(&config.server.trusted_proxies),
     });
-    let proxy = Proxy::new(build_proxy_state(&config, &metrics)?, &metrics)
+    let signatures = match &config.signatures {
+        Some(signatures) => Some(Arc::new(SignatureService::from_config(
+            signatures,
+            login.audit.clone(),
+        )?)),
+        None => None,
+    };
+    let mut proxy = Proxy::new(build_proxy_state(&config, &metrics)?, &metrics)
         .with_login(login.gatekeeper.clone(), fallback);
+    if let Some(service) = &signatures {
+        proxy = proxy.with_signatures(service.clone());
+    }
+    let signatures = signatures.map(|service| {
+        Arc::new(SignatureApi {
+            service,
+            sessions: login.gatekeeper.sessions.clone(),
+            authorizer: login.gatekeeper.authorizer.clone(),
+        })
+    });
     let redirect_to_https_port = config
         .server
         .https_listen
@@ -201,6 +236,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
         portal: login.portal,
         admin: login.admin,
         oidc: login.oidc.clone(),
+        signatures,
         policies: login.policies.map(|store| {
             Arc::new(policies::PolicyReloader {
                 store,

@@ -160,6 +160,21 @@ impl Browser {
         self.run(url, &args, headers)
     }
 
+    /// `POST url` with the bytes of `file` as the body, and extra headers.
+    pub fn post_file(&self, url: &str, file: &Path, headers: &[&str]) -> Page {
+        let args = vec!["--data-binary".to_string(), format!("@{}", file.display())];
+        self.run(url, &args, headers)
+    }
+
+    /// `POST url` as `multipart/form-data`, each part the bytes of a file.
+    pub fn post_multipart(&self, url: &str, parts: &[(&str, &Path)]) -> Page {
+        let args: Vec<String> = parts
+            .iter()
+            .flat_map(|(name, file)| ["-F".to_string(), format!("{name}=@{}", file.display())])
+            .collect();
+        self.run(url, &args, &[])
+    }
+
     pub fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Page {
         let mut args = vec!["-X".to_string(), "POST".to_string()];
         if fields.is_empty() {

@@ -52,12 +52,15 @@ pub fn eventually(what: &str, patience: Duration, mut check: impl FnMut() -> boo
 }
 
 pub mod browser;
+pub mod cms;
 pub mod demo;
 pub mod gateway;
 pub mod nginx;
+pub mod pdf;
 pub mod pki;
 pub mod proxy;
 pub mod python;
 pub mod redis;
 pub mod slapd;
 pub mod web;
+pub mod xml;
