@@ -499,3 +499,19 @@ fn a_crl_over_the_size_limit_is_not_downloaded_whole() {
         "{failure}"
     );
 }
+
+#[test]
+fn a_stale_ocsp_response_is_not_used() {
+    let scenario = Scenario::new();
+    let responder = scenario.start_responder("ocsp-vnpt");
+    // The responder's answers say nextUpdate = thisUpdate + 1 day; judged two days on
+    // they are stale, and the (week-long) CRL answers instead.
+    let checker = checker(RevocationConfig {
+        now: Some(scenario.now + 2 * DAY),
+        ..online(true)
+    });
+    let chain = scenario.validate(&checker, "an", scenario.now).unwrap();
+    let sources = sources(&chain);
+    assert!(sources[0].ends_with("/crl/vnpt-ca-test.crl"), "{sources:?}");
+    assert_eq!(responder.requests(), 1, "the responder was asked");
+}
