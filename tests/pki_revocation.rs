@@ -213,7 +213,7 @@ fn revoked_after_the_validation_time_passes() {
 #[test]
 fn good_and_revoked_by_ocsp_with_the_delegated_responder() {
     let scenario = Scenario::new();
-    let _responder = scenario.start_responder("ocsp-vnpt");
+    let responder = scenario.start_responder("ocsp-vnpt");
     for hash in [OcspHash::Sha1, OcspHash::Sha256] {
         let checker = checker(RevocationConfig {
             ocsp_hash: hash,
@@ -232,6 +232,7 @@ fn good_and_revoked_by_ocsp_with_the_delegated_responder() {
         assert_eq!(failure.sub_indication, SubIndication::Revoked, "{hash:?}");
         assert!(failure.detail.contains("OCSP http://"), "{failure}");
     }
+    assert_eq!(responder.requests(), 4, "one OCSP request per check");
     // Only the intermediate's CRL was downloaded (once; the second checker has its own cache).
     assert_eq!(scenario.crl_server.requests(), 2);
 }
@@ -408,7 +409,7 @@ fn a_crl_of_another_issuer_is_not_used() {
 #[test]
 fn offline_without_local_crls_is_try_later_and_silent() {
     let scenario = Scenario::new();
-    let _responder = scenario.start_responder("ocsp-vnpt");
+    let responder = scenario.start_responder("ocsp-vnpt");
     let checker = checker(RevocationConfig {
         offline: true,
         ..online(true)
@@ -425,6 +426,7 @@ fn offline_without_local_crls_is_try_later_and_silent() {
         0,
         "no network in offline mode"
     );
+    assert_eq!(responder.requests(), 0, "no OCSP in offline mode");
 }
 
 #[test]
@@ -464,4 +466,52 @@ fn a_file_that_is_not_a_crl_is_refused_at_load() {
         ..RevocationConfig::default()
     });
     assert!(result.is_err());
+}
+
+#[test]
+fn concurrent_checks_download_each_crl_once() {
+    let scenario = Scenario::new();
+    let checker = checker(online(false));
+    std::thread::scope(|scope| {
+        for signer in ["an", "ecdsa", "an", "ecdsa"] {
+            let (scenario, checker) = (&scenario, &checker);
+            scope.spawn(move || scenario.validate(checker, signer, scenario.now).unwrap());
+        }
+    });
+    assert_eq!(
+        scenario.crl_server.requests(),
+        2,
+        "one download per CRL URL, however many checks wanted it at once"
+    );
+}
+
+#[test]
+fn a_crl_over_the_size_limit_is_not_downloaded_whole() {
+    let scenario = Scenario::new();
+    let checker = checker(RevocationConfig {
+        max_crl_bytes: 200,
+        ..online(false)
+    });
+    let failure = failure(scenario.validate(&checker, "an", scenario.now));
+    assert_eq!(failure.sub_indication, SubIndication::TryLater);
+    assert!(
+        failure.detail.contains("larger than 200 bytes"),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_stale_ocsp_response_is_not_used() {
+    let scenario = Scenario::new();
+    let responder = scenario.start_responder("ocsp-vnpt");
+    // The responder's answers say nextUpdate = thisUpdate + 1 day; judged two days on
+    // they are stale, and the (week-long) CRL answers instead.
+    let checker = checker(RevocationConfig {
+        now: Some(scenario.now + 2 * DAY),
+        ..online(true)
+    });
+    let chain = scenario.validate(&checker, "an", scenario.now).unwrap();
+    let sources = sources(&chain);
+    assert!(sources[0].ends_with("/crl/vnpt-ca-test.crl"), "{sources:?}");
+    assert_eq!(responder.requests(), 1, "the responder was asked");
 }

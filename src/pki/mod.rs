@@ -11,8 +11,8 @@
 //! decides which algorithms and key sizes are acceptable, [`certificate`] reads the
 //! fields a report shows, [`report`] is the EN 319 102-1 vocabulary and the reports,
 //! [`digest`] hashes signed content (streaming), [`context`] is what one verification run
-//! is checked against, [`dev`] makes a
-//! test PKI shaped like the Vietnamese one.
+//! is checked against, [`revocation`] checks CRLs and OCSP behind [`RevocationCheck`],
+//! [`dev`] makes a test PKI shaped like the Vietnamese one.
 
 pub mod algorithms;
 pub mod bundle;
@@ -73,8 +73,8 @@ pub struct ChainRequest<'a> {
     pub at: SystemTime,
     pub usage: Usage,
     pub policy: &'a CryptoPolicy,
-    /// Revocation checking of the built path. `None` until CRL/OCSP support lands:
-    /// no revocation status is established then, and a report must say so.
+    /// Revocation checking of the built path ([`revocation::RevocationChecker`]).
+    /// `None`: no revocation status is established, and a report must say so.
     pub revocation: Option<&'a dyn RevocationCheck>,
 }
 

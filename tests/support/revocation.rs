@@ -166,6 +166,7 @@ fn openssl_time(time: SystemTime) -> String {
 pub struct OcspResponder {
     child: Child,
     pub addr: SocketAddr,
+    log_path: PathBuf,
 }
 
 impl OcspResponder {
@@ -196,7 +197,18 @@ impl OcspResponder {
                 .is_ok_and(|log| log.contains("waiting for OCSP client connections"))
         });
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        OcspResponder { child, addr }
+        OcspResponder {
+            child,
+            addr,
+            log_path,
+        }
+    }
+
+    /// Requests the responder has received, from its log.
+    pub fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.log_path)
+            .map(|log| log.matches("Received request").count())
+            .unwrap_or(0)
     }
 
     pub fn base_url(&self) -> String {

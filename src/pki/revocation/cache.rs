@@ -115,3 +115,64 @@ impl Entries {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rcgen::{
+        CertificateParams, CertificateRevocationListParams, IsCa, Issuer, KeyIdMethod, KeyPair,
+        SerialNumber,
+    };
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn crl(next_update: SystemTime) -> Arc<Crl> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let issuer = Issuer::from_params(&params, &key);
+        let crl = CertificateRevocationListParams {
+            this_update: OffsetDateTime::from(next_update - Duration::from_secs(3600)),
+            next_update: OffsetDateTime::from(next_update),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap();
+        Arc::new(Crl::parse(crl.der().to_vec(), "test".into()).unwrap())
+    }
+
+    #[test]
+    fn entries_expire_at_next_update_and_the_oldest_go_first() {
+        let now = SystemTime::now();
+        let cache = CrlCache::new(2, 1 << 20);
+        cache.insert("a", crl(now + Duration::from_secs(60)));
+        assert!(cache.get("a", now).is_some());
+        assert!(cache.get("a", now + Duration::from_secs(61)).is_none());
+        assert_eq!(cache.len(), 0, "an expired entry is dropped");
+        for url in ["a", "b", "c"] {
+            cache.insert(url, crl(now + Duration::from_secs(600)));
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("a", now).is_none(), "the oldest was evicted");
+        assert!(cache.get("c", now).is_some());
+    }
+
+    #[test]
+    fn the_byte_budget_holds() {
+        let now = SystemTime::now();
+        let one = crl(now + Duration::from_secs(600));
+        let cache = CrlCache::new(100, one.size() * 2);
+        for url in ["a", "b", "c", "d"] {
+            cache.insert(url, one.clone());
+        }
+        assert_eq!(cache.len(), 2);
+        let tiny = CrlCache::new(100, one.size() - 1);
+        tiny.insert("a", one);
+        assert_eq!(tiny.len(), 0, "a CRL over the whole budget is not cached");
+    }
+}

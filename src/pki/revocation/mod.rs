@@ -347,7 +347,7 @@ impl RevocationCheck for RevocationChecker {
         let mut revoked_later: Option<SystemTime> = None;
         // Every certificate but the anchor, each with the next one as its issuer.
         for (index, pair) in parsed.windows(2).enumerate() {
-            let (cert, issuer) = (&pair[0], &pair[1]);
+            let [cert, issuer] = pair else { continue };
             let found = self.find_status(cert, issuer).map_err(|reasons| {
                 ChainFailure::new(
                     SubIndication::TryLater,
