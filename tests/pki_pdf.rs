@@ -475,3 +475,21 @@ fn garbage_and_truncated_files_are_format_failures_without_panic() {
     assert_eq!(truncated.sub_indication, Some(SubIndication::FormatFailure));
     let _ = ChainFailure::new(SubIndication::FormatFailure, "");
 }
+
+#[test]
+fn xref_streams_and_object_streams_are_read_across_revisions() {
+    let f = fixture();
+    let base = compressed_pdf(2);
+    let signed = f.sign(&base, "an", "Signature1");
+    let report = f.expect_same(&signed);
+    assert!(report.passed(), "{}", json(&report));
+    let second = f.sign(&signed, "ubnd", "Signature2");
+    let report = f.expect_same(&second);
+    assert!(report.passed(), "{}", json(&report));
+    // A classic-table update after xref-stream revisions, overwriting a page that lives
+    // in the object stream.
+    let attacked = append_update(&second, &[(page_obj(1), page_dict(1, 4, ""))]);
+    let report = f.expect_same(&attacked);
+    assert_format_failure(&report, 0, "page 2: /Contents changed");
+    assert_format_failure(&report, 1, "page 2: /Contents changed");
+}

@@ -251,7 +251,7 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.error("invalid character in a hex string")),
             }
         }
-        if digits.len() % 2 == 1 {
+        if !digits.len().is_multiple_of(2) {
             digits.push(b'0');
         }
         let bytes = digits.chunks(2).filter_map(hex_pair).collect();
