@@ -63,7 +63,7 @@ pub fn minimal_pdf(pages: usize) -> Vec<u8> {
     let xref = out.len();
     let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
     for offset in &offsets[1..] {
-        let _ = write!(table, "{offset:010} 00000 n \n");
+        let _ = writeln!(table, "{offset:010} 00000 n ");
     }
     let _ = write!(
         table,
@@ -82,8 +82,17 @@ pub fn compressed_pdf(pages: usize) -> Vec<u8> {
     let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", page_obj(i))).collect();
     let mut packed: Vec<(u32, String)> = vec![
         (1, "<< /Type /Catalog /Pages 2 0 R >>".into()),
-        (2, format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" "))),
-        (3, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into()),
+        (
+            2,
+            format!(
+                "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+                kids.join(" ")
+            ),
+        ),
+        (
+            3,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        ),
     ];
     packed.extend((0..pages).map(|i| (page_obj(i), page_dict(i, content_obj(i), ""))));
     let object_stream = 5 + 2 * pages as u32;
@@ -105,15 +114,30 @@ pub fn compressed_pdf(pages: usize) -> Vec<u8> {
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     };
-    in_file(&mut out, &mut rows, 4, stream("BT /F1 24 Tf 72 700 Td (Approved: 1 000 000 000 VND) Tj ET").as_bytes());
+    in_file(
+        &mut out,
+        &mut rows,
+        4,
+        stream("BT /F1 24 Tf 72 700 Td (Approved: 1 000 000 000 VND) Tj ET").as_bytes(),
+    );
     for i in 0..pages {
-        let text = format!("BT /F1 18 Tf 72 720 Td (Quyet dinh so 123/QD-UBND - trang {}) Tj ET", i + 1);
-        in_file(&mut out, &mut rows, content_obj(i), stream(&text).as_bytes());
+        let text = format!(
+            "BT /F1 18 Tf 72 720 Td (Quyet dinh so 123/QD-UBND - trang {}) Tj ET",
+            i + 1
+        );
+        in_file(
+            &mut out,
+            &mut rows,
+            content_obj(i),
+            stream(&text).as_bytes(),
+        );
     }
     for (index, (num, _)) in packed.iter().enumerate() {
         let stream = object_stream.to_be_bytes();
         let index = (index as u16).to_be_bytes();
-        rows[*num as usize] = [2, stream[0], stream[1], stream[2], stream[3], index[0], index[1]];
+        rows[*num as usize] = [
+            2, stream[0], stream[1], stream[2], stream[3], index[0], index[1],
+        ];
     }
     let data = format!("{header}{body}");
     let compressed = zlib(data.as_bytes());
@@ -147,7 +171,9 @@ pub fn compressed_pdf(pages: usize) -> Vec<u8> {
     )
     .into_bytes();
     xref.extend_from_slice(&compressed);
-    xref.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_offset}\n%%EOF\n").as_bytes());
+    xref.extend_from_slice(
+        format!("\nendstream\nendobj\nstartxref\n{xref_offset}\n%%EOF\n").as_bytes(),
+    );
     out.extend_from_slice(&xref);
     out
 }
@@ -194,7 +220,7 @@ pub fn append_update(pdf: &[u8], objects: &[(u32, String)]) -> Vec<u8> {
     for (num, body) in objects {
         let offset = out.len();
         out.extend_from_slice(format!("{num} 0 obj\n{body}\nendobj\n").as_bytes());
-        let _ = write!(table, "{num} 1\n{offset:010} 00000 n \n");
+        let _ = writeln!(table, "{num} 1\n{offset:010} 00000 n ");
         size = size.max(u64::from(*num) + 1);
     }
     let xref = out.len();
