@@ -444,7 +444,7 @@ mod tests {
     fn strings_remember_their_span() {
         let object = parse("<< /Contents <00ff> >>");
         let string = object.as_dict().unwrap().get(b"Contents").unwrap();
-        assert_eq!(string.as_string().unwrap().span, Some(12..18));
+        assert_eq!(string.as_string().unwrap().span, Some(13..19));
     }
 
     #[test]
