@@ -63,7 +63,7 @@ pub fn minimal_pdf(pages: usize) -> Vec<u8> {
     let xref = out.len();
     let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
     for offset in &offsets[1..] {
-        let _ = write!(table, "{offset:010} 00000 n \n");
+        let _ = writeln!(table, "{offset:010} 00000 n ");
     }
     let _ = write!(
         table,
@@ -72,6 +72,117 @@ pub fn minimal_pdf(pages: usize) -> Vec<u8> {
     );
     out.extend_from_slice(table.as_bytes());
     out
+}
+
+/// The document `minimal_pdf` writes, as PDF 1.5 writers do: catalog, page tree, font
+/// and page dictionaries in one object stream, and a cross-reference stream
+/// (FlateDecode, PNG Up predictor) instead of a table. Same object numbers; the object
+/// stream is `5 + 2 * pages`, the xref stream the next one.
+pub fn compressed_pdf(pages: usize) -> Vec<u8> {
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", page_obj(i))).collect();
+    let mut packed: Vec<(u32, String)> = vec![
+        (1, "<< /Type /Catalog /Pages 2 0 R >>".into()),
+        (
+            2,
+            format!(
+                "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+                kids.join(" ")
+            ),
+        ),
+        (
+            3,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        ),
+    ];
+    packed.extend((0..pages).map(|i| (page_obj(i), page_dict(i, content_obj(i), ""))));
+    let object_stream = 5 + 2 * pages as u32;
+    let xref_stream = object_stream + 1;
+    let (mut header, mut body) = (String::new(), String::new());
+    for (num, text) in &packed {
+        let _ = write!(header, "{num} {} ", body.len());
+        body.push_str(text);
+        body.push('\n');
+    }
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    // Row per object: type (1 byte), offset or object stream (4), generation or index (2).
+    let mut rows: Vec<[u8; 7]> = vec![[0; 7]; xref_stream as usize + 1];
+    rows[0] = [0, 0, 0, 0, 0, 0xff, 0xff];
+    let in_file = |out: &mut Vec<u8>, rows: &mut Vec<[u8; 7]>, num: u32, body: &[u8]| {
+        let offset = (out.len() as u32).to_be_bytes();
+        rows[num as usize] = [1, offset[0], offset[1], offset[2], offset[3], 0, 0];
+        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    };
+    in_file(
+        &mut out,
+        &mut rows,
+        4,
+        stream("BT /F1 24 Tf 72 700 Td (Approved: 1 000 000 000 VND) Tj ET").as_bytes(),
+    );
+    for i in 0..pages {
+        let text = format!(
+            "BT /F1 18 Tf 72 720 Td (Quyet dinh so 123/QD-UBND - trang {}) Tj ET",
+            i + 1
+        );
+        in_file(
+            &mut out,
+            &mut rows,
+            content_obj(i),
+            stream(&text).as_bytes(),
+        );
+    }
+    for (index, (num, _)) in packed.iter().enumerate() {
+        let stream = object_stream.to_be_bytes();
+        let index = (index as u16).to_be_bytes();
+        rows[*num as usize] = [
+            2, stream[0], stream[1], stream[2], stream[3], index[0], index[1],
+        ];
+    }
+    let data = format!("{header}{body}");
+    let compressed = zlib(data.as_bytes());
+    let mut objstm = format!(
+        "<< /Type /ObjStm /N {} /First {} /Filter /FlateDecode /Length {} >>\nstream\n",
+        packed.len(),
+        header.len(),
+        compressed.len()
+    )
+    .into_bytes();
+    objstm.extend_from_slice(&compressed);
+    objstm.extend_from_slice(b"\nendstream");
+    in_file(&mut out, &mut rows, object_stream, &objstm);
+    let xref_offset = out.len();
+    let offset = (xref_offset as u32).to_be_bytes();
+    rows[xref_stream as usize] = [1, offset[0], offset[1], offset[2], offset[3], 0, 0];
+    // PNG Up predictor: each row is the difference to the one before, tagged 2.
+    let mut predicted = Vec::new();
+    let mut previous = [0u8; 7];
+    for row in &rows {
+        predicted.push(2);
+        predicted.extend(row.iter().zip(previous).map(|(b, p)| b.wrapping_sub(p)));
+        previous = *row;
+    }
+    let compressed = zlib(&predicted);
+    let mut xref = format!(
+        "{xref_stream} 0 obj\n<< /Type /XRef /Size {} /W [1 4 2] /Root 1 0 R /Filter /FlateDecode \
+         /DecodeParms << /Predictor 12 /Columns 7 >> /Length {} >>\nstream\n",
+        rows.len(),
+        compressed.len()
+    )
+    .into_bytes();
+    xref.extend_from_slice(&compressed);
+    xref.extend_from_slice(
+        format!("\nendstream\nendobj\nstartxref\n{xref_offset}\n%%EOF\n").as_bytes(),
+    );
+    out.extend_from_slice(&xref);
+    out
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("deflate");
+    encoder.finish().expect("deflate")
 }
 
 pub fn page_obj(index: usize) -> u32 {
@@ -109,7 +220,7 @@ pub fn append_update(pdf: &[u8], objects: &[(u32, String)]) -> Vec<u8> {
     for (num, body) in objects {
         let offset = out.len();
         out.extend_from_slice(format!("{num} 0 obj\n{body}\nendobj\n").as_bytes());
-        let _ = write!(table, "{num} 1\n{offset:010} 00000 n \n");
+        let _ = writeln!(table, "{num} 1\n{offset:010} 00000 n ");
         size = size.max(u64::from(*num) + 1);
     }
     let xref = out.len();

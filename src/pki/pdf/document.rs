@@ -361,3 +361,54 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .rposition(|window| window == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-object file whose trailer gets `extra`; returns it with its xref offset.
+    fn file(extra: &str) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let object = out.len();
+        out.extend_from_slice(b"1 0 obj\n<< /Type /Catalog >>\nendobj\n");
+        let xref = out.len();
+        let trailer = format!(
+            "xref\n0 2\n0000000000 65535 f \n{object:010} 00000 n \ntrailer\n<< /Size 2 /Root 1 0 R {} >>\nstartxref\n{xref}\n%%EOF\n",
+            extra.replace("SELF", &xref.to_string())
+        );
+        out.extend_from_slice(trailer.as_bytes());
+        out
+    }
+
+    #[test]
+    fn a_single_revision_resolves_its_objects() {
+        let bytes = file("");
+        let doc = Document::parse(&bytes).unwrap();
+        assert_eq!(doc.revisions.len(), 1);
+        assert_eq!(doc.revisions[0].end, bytes.len() - 1);
+        let root = doc.resolve(0, ObjRef { num: 1, gen: 0 }).unwrap();
+        assert_eq!(root.as_dict().unwrap().name(b"Type"), Some(&b"Catalog"[..]));
+        let missing = doc.resolve(0, ObjRef { num: 9, gen: 0 }).unwrap();
+        assert!(matches!(*missing, Object::Null));
+    }
+
+    #[test]
+    fn a_prev_chain_that_loops_is_refused_not_followed_forever() {
+        let bytes = file("/Prev SELF");
+        assert!(matches!(
+            Document::parse(&bytes),
+            Err(PdfError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn offsets_beyond_the_file_are_errors() {
+        let bytes = file("/Prev 99999999");
+        assert!(Document::parse(&bytes).is_err());
+        let mut wrong = file("");
+        let at = find(&wrong, b"0000000009 00000 n").unwrap();
+        wrong[at..at + 10].copy_from_slice(b"0000099999");
+        let doc = Document::parse(&wrong).unwrap();
+        assert!(doc.resolve(0, ObjRef { num: 1, gen: 0 }).is_err());
+    }
+}

@@ -251,7 +251,7 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.error("invalid character in a hex string")),
             }
         }
-        if digits.len() % 2 == 1 {
+        if !digits.len().is_multiple_of(2) {
             digits.push(b'0');
         }
         let bytes = digits.chunks(2).filter_map(hex_pair).collect();
@@ -444,7 +444,7 @@ mod tests {
     fn strings_remember_their_span() {
         let object = parse("<< /Contents <00ff> >>");
         let string = object.as_dict().unwrap().get(b"Contents").unwrap();
-        assert_eq!(string.as_string().unwrap().span, Some(12..18));
+        assert_eq!(string.as_string().unwrap().span, Some(13..19));
     }
 
     #[test]

@@ -288,10 +288,12 @@ pub fn parse_pdf_date(text: &[u8]) -> Option<SystemTime> {
     let text = std::str::from_utf8(text).ok()?;
     let text = text.strip_prefix("D:").unwrap_or(text);
     let digits = |from: usize, len: usize, default: u32| -> Option<u32> {
+        if from >= text.len() {
+            return Some(default);
+        }
         match text.get(from..from + len) {
             Some(part) if part.bytes().all(|b| b.is_ascii_digit()) => part.parse().ok(),
-            Some(_) => None,
-            None => Some(default),
+            _ => None,
         }
     };
     let year = i32::try_from(digits(0, 4, 0)?).ok()?;

@@ -150,7 +150,7 @@ fn stream_entries(dict: &Dict, data: &[u8]) -> Result<HashMap<u32, XrefEntry>, P
             .ok_or_else(|| PdfError::Malformed("an xref stream's /Index is invalid".into()))?,
         None => vec![0, u64::try_from(size).unwrap_or(0)],
     };
-    if index.len() % 2 != 0 {
+    if !index.len().is_multiple_of(2) {
         return Err(PdfError::Malformed("an xref stream's /Index is odd".into()));
     }
     let mut rows = data.chunks_exact(row);
