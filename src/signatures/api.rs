@@ -165,17 +165,20 @@ impl SignatureApi {
                 "bad_request",
                 &problem.to_string(),
             )),
-            Some(Ok(boundary)) => multipart::parse(&body, &boundary)
-                .map_err(|problem| {
-                    error(StatusCode::BAD_REQUEST, "bad_request", &problem.to_string())
-                })
-                .and_then(from_parts),
+            Some(Ok(boundary)) => match multipart::parse(&body, &boundary) {
+                Ok(parts) => from_parts(parts).map_err(|refused| *refused),
+                Err(problem) => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &problem.to_string(),
+                )),
+            },
         }
     }
 }
 
 /// `signature` + `content` (detached), or `document` alone.
-fn from_parts(parts: Vec<Part>) -> Result<Submission, Response<Bytes>> {
+fn from_parts(parts: Vec<Part>) -> Result<Submission, Box<Response<Bytes>>> {
     let mut document = None;
     let mut signature = None;
     let mut content = None;
@@ -187,15 +190,19 @@ fn from_parts(parts: Vec<Part>) -> Result<Submission, Response<Bytes>> {
             other => {
                 let message =
                     format!("unknown part {other:?}: send document, or signature and content");
-                return Err(error(StatusCode::BAD_REQUEST, "bad_request", &message));
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &message,
+                )));
             }
         };
         if slot.replace(part.data).is_some() {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "a part is repeated",
-            ));
+            )));
         }
     }
     match (document, signature, content) {
@@ -207,11 +214,11 @@ fn from_parts(parts: Vec<Part>) -> Result<Submission, Response<Bytes>> {
             document: signature,
             detached: Some(content),
         }),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "send a document part, or a signature part with a content part",
-        )),
+        ))),
     }
 }
 

@@ -146,7 +146,7 @@ impl SignatureGuard<'_> {
         actor: &str,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<VerifiedSignature, Response<Bytes>> {
-        let (document, detached) = submission(headers, body)?;
+        let (document, detached) = submission(headers, body).map_err(|refused| *refused)?;
         let report = self
             .service
             .verify(document.clone(), detached, "request body")
@@ -217,11 +217,11 @@ impl VerifiedSignature {
 fn submission(
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Bytes, Option<Bytes>), Response<Bytes>> {
+) -> Result<(Bytes, Option<Bytes>), Box<Response<Bytes>>> {
     if let Some(signature) = headers.get(DETACHED_SIGNATURE_HEADER) {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(signature.as_bytes())
-            .map_err(|_| bad_request("X-Detached-Signature is not base64"))?;
+            .map_err(|_| Box::new(bad_request("X-Detached-Signature is not base64")))?;
         return Ok((Bytes::from(decoded), Some(body.clone())));
     }
     let content_type = headers
@@ -231,9 +231,10 @@ fn submission(
     match multipart::boundary(content_type) {
         None => Ok((body.clone(), None)),
         Some(boundary) => {
-            let boundary = boundary.map_err(|problem| bad_request(&problem.to_string()))?;
+            let boundary =
+                boundary.map_err(|problem| Box::new(bad_request(&problem.to_string())))?;
             let parts = multipart::parse(body, &boundary)
-                .map_err(|problem| bad_request(&problem.to_string()))?;
+                .map_err(|problem| Box::new(bad_request(&problem.to_string())))?;
             let part = |name: &str| {
                 parts
                     .iter()
@@ -242,9 +243,9 @@ fn submission(
             };
             match (part("signature"), part("content")) {
                 (Some(signature), Some(content)) => Ok((signature, Some(content))),
-                _ => Err(bad_request(
+                _ => Err(Box::new(bad_request(
                     "a signed multipart body has a signature part and a content part",
-                )),
+                ))),
             }
         }
     }

@@ -127,6 +127,12 @@ pub(crate) fn verify(
     }
 }
 
+/// The subjectPublicKey bits of a SubjectPublicKeyInfo (what OCSP's issuerKeyHash and
+/// ResponderID byKey hash).
+pub(crate) fn public_key_bits(spki: &[u8]) -> Result<&[u8], SignatureProblem> {
+    split_spki(spki).map(|(_, key)| key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,10 +146,4 @@ mod tests {
             ));
         }
     }
-}
-
-/// The subjectPublicKey bits of a SubjectPublicKeyInfo (what OCSP's issuerKeyHash and
-/// ResponderID byKey hash).
-pub(crate) fn public_key_bits(spki: &[u8]) -> Result<&[u8], SignatureProblem> {
-    split_spki(spki).map(|(_, key)| key)
 }
