@@ -197,6 +197,18 @@ impl SignatureReport {
     pub fn passed(&self) -> bool {
         self.indication == Indication::TotalPassed
     }
+
+    /// Records the outcome of validating the signer's certificate path.
+    pub fn record_chain(&mut self, validation: Result<super::ValidChain, ChainFailure>) {
+        match validation {
+            Ok(chain) => {
+                self.chain = chain.certificates;
+                self.trust_list = Some(chain.trust_list);
+                self.revocation = Some(chain.revocation);
+            }
+            Err(failure) => self.fail(failure),
+        }
+    }
 }
 
 /// An RFC 3161 timestamp as a report shows it.

@@ -87,6 +87,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The client's address: the peer's, or a forwarded one when the peer is a trusted proxy.
+    fn client_ip(&self, conn: &ConnInfo, headers: &http::HeaderMap) -> std::net::IpAddr {
+        self.proxy
+            .state()
+            .settings
+            .trusted
+            .client_ip(conn.peer.ip(), headers)
+    }
+
     /// Routes one request: ops endpoints first, then the HTTPS redirect, then the proxy.
     pub async fn dispatch(
         &self,
@@ -104,12 +113,7 @@ impl Gateway {
             let Some(admin) = &self.admin else {
                 return ops::not_found();
             };
-            let client_ip = self
-                .proxy
-                .state()
-                .settings
-                .trusted
-                .client_ip(conn.peer.ip(), request.headers());
+            let client_ip = self.client_ip(conn, request.headers());
             let action = action.to_string();
             let (parts, body) = request.into_parts();
             return admin
@@ -120,12 +124,7 @@ impl Gateway {
         if let (Some(provider), Some(endpoint)) =
             (&self.oidc, OidcEndpoint::from_path(request.uri().path()))
         {
-            let client_ip = self
-                .proxy
-                .state()
-                .settings
-                .trusted
-                .client_ip(conn.peer.ip(), request.headers());
+            let client_ip = self.client_ip(conn, request.headers());
             return provider
                 .handle(endpoint, request, client_ip, conn.https)
                 .await
@@ -135,18 +134,12 @@ impl Gateway {
             let Some(api) = &self.signatures else {
                 return ops::not_found();
             };
-            let client_ip = self
-                .proxy
-                .state()
-                .settings
-                .trusted
-                .client_ip(conn.peer.ip(), request.headers());
+            let client_ip = self.client_ip(conn, request.headers());
             return api.handle(request, client_ip).await.map(ResponseBody::full);
         }
         if let Some(endpoint) = Endpoint::reserved(request.uri().path()) {
-            let trusted = &self.proxy.state().settings.trusted;
             let caller = Caller {
-                client_ip: trusted.client_ip(conn.peer.ip(), request.headers()),
+                client_ip: self.client_ip(conn, request.headers()),
                 https: conn.https,
             };
             return login::answer(&self.portal, endpoint, request, caller).await;

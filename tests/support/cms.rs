@@ -3,10 +3,11 @@
 //! keys, and a small DER tree for building tampered variants of real signatures.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::pki::{openssl, random_serial};
 use govgate::pki::cms::verify_cms;
 use govgate::pki::dev::DevPki;
 use govgate::pki::{CryptoPolicy, DocumentReport, SubIndication, TrustStore, VerifyContext};
@@ -84,7 +85,7 @@ impl CmsFixture {
             path_string(&out),
         ]);
         args.extend(extra.iter().map(|arg| arg.to_string()));
-        openssl_ok(&args);
+        openssl(&args);
         out
     }
 
@@ -130,7 +131,7 @@ impl CmsFixture {
     pub fn issue(&self, stem: &str, ca: &str, key_spec: &str, days: u32, md: &str) -> PathBuf {
         let stem_path = self.path(stem);
         let key = with_suffix(&stem_path, ".key.pem");
-        openssl_ok(&strings(&[
+        openssl(&strings(&[
             "req",
             "-new",
             "-newkey",
@@ -161,7 +162,7 @@ impl CmsFixture {
             ),
         )
         .unwrap();
-        openssl_ok(&strings(&[
+        openssl(&strings(&[
             "x509",
             "-req",
             "-in",
@@ -203,7 +204,7 @@ impl CmsFixture {
         .unwrap();
         let query = self.path("ts.tsq");
         let token = self.path("ts.token");
-        openssl_ok(&strings(&[
+        openssl(&strings(&[
             "ts",
             "-query",
             "-data",
@@ -213,7 +214,7 @@ impl CmsFixture {
             "-out",
             &path_string(&query),
         ]));
-        openssl_ok(&strings(&[
+        openssl(&strings(&[
             "ts",
             "-reply",
             "-config",
@@ -470,43 +471,6 @@ pub fn add_timestamp_attribute(signer_info: &mut Der, token: &[u8]) {
 
 pub fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-pub fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn openssl_ok(args: &[String]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        describe(&output)
-    );
-}
-
-/// A positive 63-bit serial from /dev/urandom, so that certificates issued in the same
-/// second differ.
-fn random_serial() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    bytes[0] &= 0x7f;
-    format!(
-        "0x{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
 }
 
 fn strings(args: &[&str]) -> Vec<String> {

@@ -168,7 +168,8 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
-fn openssl(args: &[&str]) {
+/// Runs `openssl ARGS`, failing the test with its output when it fails.
+pub fn openssl<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) {
     let output = Command::new("openssl")
         .args(args)
         .stdin(Stdio::null())
@@ -181,7 +182,9 @@ fn openssl(args: &[&str]) {
     );
 }
 
-fn random_serial() -> String {
+/// A positive 63-bit serial from /dev/urandom, so that certificates issued in the same
+/// second differ.
+pub fn random_serial() -> String {
     let mut bytes = [0u8; 8];
     getrandom_from_urandom(&mut bytes);
     format!(

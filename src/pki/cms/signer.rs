@@ -330,14 +330,7 @@ fn validate_chain(
         .map(|der| der.to_vec())
         .collect();
     let request = ctx.chain_request(signer_der, &intermediates, at, usage.clone());
-    match ctx.trust.validate(&request) {
-        Ok(chain) => {
-            report.chain = chain.certificates;
-            report.trust_list = Some(chain.trust_list);
-            report.revocation = Some(chain.revocation);
-        }
-        Err(failure) => report.fail(failure),
-    }
+    report.record_chain(ctx.trust.validate(&request));
 }
 
 /// The embedded certificate `id` names, compared byte for byte (issuer DER and serial

@@ -174,12 +174,5 @@ fn validate_chain(
         report.validation_time,
         Usage::DocumentSigning,
     );
-    match ctx.trust.validate(&request) {
-        Ok(chain) => {
-            report.chain = chain.certificates;
-            report.trust_list = Some(chain.trust_list);
-            report.revocation = Some(chain.revocation);
-        }
-        Err(failure) => report.fail(failure),
-    }
+    report.record_chain(ctx.trust.validate(&request));
 }
