@@ -136,7 +136,7 @@ fn example_with_tls_enabled_passes_with_openssl_certificates() {
 fn unknown_top_level_key() {
     assert_problems(
         "data_dir = \"state\"\nlisten = \"0.0.0.0:80\"\n",
-        &["2:1: listen: unknown key `listen`; allowed keys: `data_dir`, `server`, `tls`, `store`, `log`, `apps`, `session`, `audit`, `portal`, `identity_headers`, `admin`, `directory`, `policy`, `oidc`"],
+        &["2:1: listen: unknown key `listen`; allowed keys: `data_dir`, `server`, `tls`, `store`, `log`, `apps`, `session`, `audit`, `portal`, `identity_headers`, `admin`, `directory`, `policy`, `oidc`, `signatures`"],
     );
 }
 
@@ -164,7 +164,8 @@ fn unknown_key_inside_second_app() {
         outcome.stderr_lines
     );
     assert!(
-        outcome.stderr_lines[0].ends_with("`health`, `retries`, `access`, `accept_bearer`"),
+        outcome.stderr_lines[0]
+            .ends_with("`health`, `retries`, `access`, `accept_bearer`, `require_signature`"),
         "{:?}",
         outcome.stderr_lines
     );

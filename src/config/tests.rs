@@ -46,7 +46,7 @@ fn empty_file_is_a_valid_config() {
 fn unknown_top_level_key_points_at_the_key() {
     assert_problems(
         "data_dir = \"/var/lib/govgate\"\nlisten = \"0.0.0.0:80\"\n",
-        &["F:2:1: listen: unknown key `listen`; allowed keys: `data_dir`, `server`, `tls`, `store`, `log`, `apps`, `session`, `audit`, `portal`, `identity_headers`, `admin`, `directory`, `policy`, `oidc`"],
+        &["F:2:1: listen: unknown key `listen`; allowed keys: `data_dir`, `server`, `tls`, `store`, `log`, `apps`, `session`, `audit`, `portal`, `identity_headers`, `admin`, `directory`, `policy`, `oidc`, `signatures`"],
     );
 }
 

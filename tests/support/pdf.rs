@@ -454,8 +454,12 @@ pub fn pyhanko_timestamp(pki_dir: &Path, pdf: &[u8], field: &str) -> Vec<u8> {
 /// when one fails.
 pub fn pyhanko_validate(pki_dir: &Path, pdf: &[u8]) -> (bool, String) {
     let file = tempfile(pki_dir, "validate.pdf", pdf);
-    let output = Command::new(pyhanko_bin().join("pyhanko"))
+    // `python -m pyhanko`, not the `pyhanko` script: the venv is built under a staging
+    // name and renamed, and a console script's shebang keeps the staging path.
+    let output = Command::new(pyhanko_bin().join("python"))
         .args([
+            "-m",
+            "pyhanko",
             "sign",
             "validate",
             "--executive-summary",
