@@ -16,6 +16,7 @@
 //! passed — a CRL past its nextUpdate is *stale* and proves nothing now.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use x509_parser::certificate::X509Certificate;
@@ -81,6 +82,10 @@ pub(crate) struct Crl {
     pub next_update: SystemTime,
     scope: Scope,
     revoked: HashMap<Vec<u8>, RevokedEntry>,
+    /// The issuer key (SubjectPublicKeyInfo) and crypto policy this CRL's signature last
+    /// verified under: the same CRL is consulted for every document, and its signature
+    /// cannot change, so it is checked once per key and policy, not once per use.
+    verified_with: Mutex<Option<(Vec<u8>, bool)>>,
 }
 
 impl Crl {
@@ -114,7 +119,26 @@ impl Crl {
             next_update,
             scope,
             revoked,
+            verified_with: Mutex::new(None),
         })
+    }
+
+    /// Checks the CRL's signature with `issuer_spki` under `policy`, once per pair.
+    fn verify_signature(&self, issuer_spki: &[u8], policy: &CryptoPolicy) -> Result<(), String> {
+        let mut verified = self
+            .verified_with
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let known = verified.as_ref().is_some_and(|(spki, legacy)| {
+            spki.as_slice() == issuer_spki && *legacy == policy.allow_legacy
+        });
+        if known {
+            return Ok(());
+        }
+        let parts = signed::split_signed(&self.der).map_err(|e| e.to_string())?;
+        signed::verify(&parts, issuer_spki, policy).map_err(|e| e.to_string())?;
+        *verified = Some((issuer_spki.to_vec(), policy.allow_legacy));
+        Ok(())
     }
 
     /// Bytes held, for the cache budget.
@@ -154,9 +178,8 @@ impl Crl {
                 ));
             }
         }
-        let parts = signed::split_signed(&self.der).map_err(|e| refused(e.to_string()))?;
-        signed::verify(&parts, issuer.public_key().raw, policy)
-            .map_err(|e| refused(e.to_string()))?;
+        self.verify_signature(issuer.public_key().raw, policy)
+            .map_err(refused)?;
         if self.this_update > now + CLOCK_SKEW {
             return Err(refused(format!(
                 "thisUpdate {} is in the future",
