@@ -68,13 +68,7 @@ impl CryptoPolicy {
                 Ok(())
             }
             PublicKey::EC(_) => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|parameters| parameters.as_oid().ok())
-                    .map(|oid| oid.to_id_string())
-                    .unwrap_or_default();
+                let curve = ec_curve_oid(spki);
                 match curve.as_str() {
                     // P-256, P-384
                     "1.2.840.10045.3.1.7" | "1.3.132.0.34" => Ok(()),
@@ -140,4 +134,14 @@ fn refuse(cert: &X509Certificate<'_>, why: String) -> ChainFailure {
         SubIndication::CryptoConstraintsFailure,
         format!("certificate {} {why}", cert.subject()),
     )
+}
+
+/// The dotted OID of an EC key's named curve (empty when the parameters name none).
+pub(crate) fn ec_curve_oid(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+    spki.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters.as_oid().ok())
+        .map(|oid| oid.to_id_string())
+        .unwrap_or_default()
 }

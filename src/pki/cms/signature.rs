@@ -65,13 +65,7 @@ impl SignerKey {
                 bits: rsa.key_size(),
             },
             (OID_EC_PUBLIC_KEY, _) => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|parameters| parameters.as_oid().ok())
-                    .map(|oid| oid.to_id_string())
-                    .unwrap_or_default();
+                let curve = crate::pki::crypto_policy::ec_curve_oid(spki);
                 match curve.as_str() {
                     OID_P256 => KeyKind::Ec(Curve::P256),
                     OID_P384 => KeyKind::Ec(Curve::P384),
